@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 SegmentKind = Literal["cold_open", "intro", "act", "teaser", "credits"]
@@ -78,7 +79,7 @@ class Segment:
     def text(self) -> str:
         return "\n\n".join(p.text for p in self.paragraphs)
 
-    @property
+    @cached_property
     def words(self) -> int:
         return sum(count_words(p.text) for p in self.paragraphs)
 

@@ -53,11 +53,27 @@ def spoken_date(day: dt.date) -> str:
     return f"{day:%B} {day.day}{suffix}, {day.year}"
 
 
+_PLAIN = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-"})
+
+
 def normalize(text: str) -> str:
     """Compare text as a listener hears it: quotes, dashes and spacing do not matter."""
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = text.replace("—", "-").replace("–", "-")
-    return " ".join(text.split())
+    return " ".join(text.translate(_PLAIN).split())
+
+
+def column_of(text: str, offset: int) -> int:
+    """The 1-based column in `text` of `offset` in normalize(text), for pointing at a glitch."""
+    seen, previous_space = -1, True
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            if not previous_space:
+                seen += 1  # a run of spaces is one space in the normalized text
+            previous_space = True
+            continue
+        seen, previous_space = seen + 1, False
+        if seen >= offset:
+            return i + 1
+    return len(text) + 1
 
 
 @dataclass(frozen=True)

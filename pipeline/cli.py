@@ -1,0 +1,90 @@
+"""The `podforge` command: a thin click shell over the pipeline's stages.
+
+Commands parse options, call one function and print its result. Bad input anywhere surfaces as
+a PodforgeError, printed with what to do and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import PodforgeError
+from .outline import outline as outline_of, render as render_outline
+from .project import check_scripts, open_project
+from .scaffold import create_episode
+from .validate import summary
+
+SHOW = click.option("--show", "show_file", type=click.Path(dir_okay=False, path_type=Path),
+                    help="show.yaml to use (default: the nearest one above the current folder).")
+
+
+class Podforge(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PodforgeError as err:
+            click.echo(f"podforge: {err}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Podforge, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="podforge")
+def main() -> None:
+    """Turn narrative podcast scripts into finished, published episodes."""
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report as linter lines or as a JSON list.")
+@SHOW
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate(fmt: str, show_file: Path | None, paths: tuple[Path, ...]) -> None:
+    """Check scripts against the show's format (every episode when no PATH is given).
+
+    Exit status: 0 clean, 1 problems found, 2 unreadable input or bad usage.
+    """
+    project = open_project(paths[0] if paths else None, show_file)
+    check = check_scripts(list(paths), project)
+    if fmt == "json":
+        click.echo(json.dumps([d.as_dict() for d in check.diagnostics], indent=2,
+                              ensure_ascii=False))
+    else:
+        for d in check.diagnostics:
+            click.echo(d.as_text())
+    for problem in check.unreadable:
+        click.echo(f"podforge: {problem}", err=True)
+    click.echo(summary(list(check.diagnostics), check.files), err=True)
+    sys.exit(2 if check.unreadable else 1 if check.diagnostics else 0)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the outline as JSON.")
+@SHOW
+@click.argument("script", type=click.Path(path_type=Path))
+def outline(as_json: bool, show_file: Path | None, script: Path) -> None:
+    """Show a script's segments (lines, words, spoken length) and credits."""
+    project = open_project(script, show_file)
+    data = outline_of(project.read(script), project.show)
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False) if as_json else
+               render_outline(data))
+
+
+@main.command()
+@SHOW
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]),
+              help="Publication date for the header (default: today).")
+@click.argument("slug")
+def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
+    """Start episodes/SLUG/script.txt from the show's format."""
+    project = open_project(show_file=show_file)
+    if project.show is None:
+        raise PodforgeError("no show.yaml here or above: `new` lays out a script from the "
+                            "show's format; create show.yaml or pass --show FILE")
+    path = create_episode(project.show, slug, (day or dt.datetime.now()).date())
+    click.echo(f"created {path}: fill it in, then `podforge validate {path}`")

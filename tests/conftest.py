@@ -1,0 +1,86 @@
+"""Shared fixtures: the reference documents (when present) and small shows made on the spot."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+def shared(relative: str) -> Path:
+    """A file from ../shared, or a skip that says why (a fresh clone has no ../shared)."""
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"reference file {path} is absent (it lives outside the repository, "
+                    "next to the project checkout)")
+    return path
+
+
+# The smallest script the default format accepts: every segment, two acts, one credit.
+MINIMAL = textwrap.dedent("""\
+    Jan. 15, 2026
+
+    The Test Event
+
+    January 15, 1919. Something happened in a test.
+
+    Cold Open
+
+    A scene opens.
+
+    From Test Network, I'm Ann Host and this is Test Show.
+
+    A tagline for the show.
+
+    Today is January 15th, 1919: The Test Event.
+
+    Act One: Start
+
+    The story starts.
+
+    Act Two: End
+
+    The story ends.
+
+    Next on Test Show. Another day, another story.
+
+    From Test Network, this is Test Show, hosted by me, Ann Host.
+
+    Audio editing by Bo Editor.
+    """)
+
+SHOW_YAML = textwrap.dedent("""\
+    title: Test Show
+    host: Ann Host
+    network: Test Network
+    description: A show made by the tests.
+    owner: {name: Ann Host, email: ann@example.org}
+    categories: [History]
+    base_url: https://test.example.org/
+    format:
+      minutes: {min: 0, max: 90}
+    sound:
+      manifest: assets/manifest.yaml
+    """)
+
+MANIFEST_YAML = textwrap.dedent("""\
+    assets:
+      - {name: bell, file: bell.ogg, role: sfx, seconds: 1.0, loudness_lufs: -18.0}
+      - {name: theme, file: theme.ogg, role: theme, seconds: 10.0, loudness_lufs: -20.0}
+    """)
+
+
+@pytest.fixture
+def show_dir(tmp_path: Path) -> Path:
+    """A project folder with show.yaml, a manifest and episodes/test-event/script.txt."""
+    (tmp_path / "show.yaml").write_text(SHOW_YAML, encoding="utf-8")
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "manifest.yaml").write_text(MANIFEST_YAML, encoding="utf-8")
+    episode = tmp_path / "episodes" / "test-event"
+    episode.mkdir(parents=True)
+    (episode / "script.txt").write_text(MINIMAL, encoding="utf-8")
+    return tmp_path

@@ -183,11 +183,22 @@ class Diagnostic:
 
 
 @dataclass(frozen=True)
-class Clip:
-    """One sound placed on the timeline: narration, music or an effect."""
+class Narration:
+    """What the plan must know of a segment's narration: its length and where its cues fall."""
 
-    source: str  # "voice:<segment slug>", "asset:<name>" or "silence"
-    start: float  # seconds, from the start of its segment
+    slug: str
+    seconds: float
+    cue_times: tuple[tuple[Cue, float], ...] = ()  # each cue, seconds into the narration
+    voice: str = "draft"  # "take" | "draft"
+    estimated: bool = False  # from the word count (for --plan), not from audio
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One sound placed in a segment: narration, music or an effect."""
+
+    source: str  # "voice:<segment slug>" or "asset:<name>"
+    start: float  # seconds from the start of its span
     duration: float
     gain_db: float = 0.0
     fade_in: float = 0.0
@@ -195,11 +206,32 @@ class Clip:
     offset: float = 0.0  # seconds into the source
     loop: bool = False
     ducked: bool = False  # dips under the voice
-    role: str = ""  # theme, bed, stinger, outro, sfx, voice
+    role: str = ""  # voice, theme, bed, stinger, outro, sfx, music
+
+
+@dataclass(frozen=True)
+class Span:
+    """One segment placed on the episode's timeline, with every clip that sounds in it."""
+
+    slug: str
+    kind: str
+    number: int | None
+    label: str  # the chapter title
+    start: float  # seconds from the start of the episode
+    duration: float  # including the gap after it; a multiple of 0.1 s
+    voice_start: float  # where the narration begins, from the span's start
+    voice: str  # "take" | "draft"
+    clips: tuple[Clip, ...]
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """The whole episode as placed clips, segment by segment: reviewable before any audio."""
+    """The whole episode as placed clips: reviewable, and cacheable, before any audio exists."""
 
-    segments: tuple[tuple[Segment, float, float, tuple[Clip, ...]], ...] = field(default=())
+    spans: tuple[Span, ...]
+    sample_rate: int
+    channels: int
+
+    @property
+    def duration(self) -> float:
+        return self.spans[-1].start + self.spans[-1].duration if self.spans else 0.0

@@ -1,0 +1,154 @@
+"""Script + sound design + narration lengths → Timeline: where every sound goes, as data.
+
+The plan touches no audio, so a producer can review it (`podforge build --plan`) and the cache can
+key each segment's render on exactly the clips it holds. Spans start on a 100 ms grid: the
+loudness meter's blocks then never straddle two segments, so per-segment measurements add up.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import PodforgeError
+from .manifest import Asset
+from .model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
+from .show import Music, SoundDesign
+
+GRID = 0.1  # seconds
+SFX_GAP = 1.0  # a draft's narration waits this long after an [SFX] cue
+CUE_GAP = 0.5  # … and after [MUSIC] or [BED]
+PARAGRAPH_GAP = 0.35
+CUE_FADE = 1.5
+
+
+def music_for(segment: Segment, sound: SoundDesign) -> Music | None:
+    """The show's music under a segment: theme, beds (acts take the act beds in turn), outro."""
+    if segment.kind == "intro":
+        return sound.theme
+    if segment.kind == "cold_open":
+        return sound.cold_open_bed
+    if segment.kind == "act" and sound.act_beds:
+        return sound.act_beds[((segment.number or 1) - 1) % len(sound.act_beds)]
+    if segment.kind == "teaser":
+        return sound.teaser_bed
+    if segment.kind == "credits":
+        return sound.outro
+    return None
+
+
+def check_sound(sound: SoundDesign, assets: dict[str, Asset], show_file: str) -> None:
+    """Every asset show.yaml names exists in the manifest (before any audio work starts)."""
+    named = [("theme", sound.theme), ("cold_open_bed", sound.cold_open_bed),
+             *((f"act_beds[{i}]", m) for i, m in enumerate(sound.act_beds)),
+             ("stinger", sound.stinger), ("teaser_bed", sound.teaser_bed),
+             ("outro", sound.outro)]
+    for key, music in named:
+        if music and music.asset not in assets:
+            raise PodforgeError(f"{show_file}: sound.{key}.asset: no asset {music.asset!r} in "
+                                f"the manifest; known: {', '.join(sorted(assets))}")
+
+
+def check_cues(script: Script, assets: dict[str, Asset], where: str) -> None:
+    """A cue the build cannot play stops it, naming the line (the validator explains more)."""
+    for segment in script.segments:
+        for cue in segment.cues:
+            if cue.problem:
+                raise PodforgeError(f"{where}:{cue.line}: {cue.text}: {cue.problem}")
+            if segment.kind == "credits" and cue.kind != "pause":
+                raise PodforgeError(f"{where}:{cue.line}: {cue.text} inside the credits: the "
+                                    "outro plays there; move the cue into an act")
+            if cue.name and cue.name not in assets:
+                raise PodforgeError(f"{where}:{cue.line}: {cue.text}: no asset {cue.name!r} in "
+                                    f"the manifest; known: {', '.join(sorted(assets))}")
+
+
+def estimate(segment: Segment, words_per_minute: float) -> Narration:
+    """Narration length from the word count, for a plan made before any voice exists."""
+    at, cue_times = 0.0, []
+    for item in segment.body():
+        if isinstance(item, Cue):
+            cue_times.append((item, at))
+            at += item.seconds if item.kind == "pause" else SFX_GAP if item.kind == "sfx" \
+                else CUE_GAP
+        else:
+            at += count_words(item.text) / words_per_minute * 60 + PARAGRAPH_GAP
+    return Narration(segment.slug, round(at, 3), tuple(cue_times), "draft", estimated=True)
+
+
+def plan(script: Script, sound: SoundDesign, assets: dict[str, Asset],
+         narrations: dict[str, Narration]) -> Timeline:
+    """Place every segment and its clips; each span ends with the show's gap of silence."""
+    spans, t = [], 0.0
+    last = len(script.segments) - 1
+    for i, segment in enumerate(script.segments):
+        narration = narrations[segment.slug]
+        clips, lead = [], 0.0
+        music = music_for(segment, sound)
+        if segment.kind == "act" and sound.stinger:
+            stinger = assets[sound.stinger.asset]
+            clips.append(_clip(sound.stinger, stinger, 0.0, stinger.seconds, "stinger"))
+            lead = sound.stinger.lead or min(stinger.seconds * 0.6, 2.0)
+        if music:
+            lead = max(lead, music.lead)
+        voice_end = lead + narration.seconds
+        body = voice_end + (music.tail if music else 0.0)
+        clips.append(Clip(f"voice:{segment.slug}", lead, narration.seconds, role="voice"))
+        bed_end = body
+        for cue, at in narration.cue_times:
+            start = lead + at
+            if cue.kind == "sfx":
+                asset = assets[cue.name]
+                clips.append(Clip(f"asset:{cue.name}", start, asset.seconds, role="sfx"))
+            elif cue.kind in ("music", "bed"):
+                asset = assets[cue.name]
+                length = body - start if cue.kind == "bed" or asset.loop else \
+                    min(asset.seconds, body - start)
+                clips.append(Clip(f"asset:{cue.name}", start, max(length, 0.0),
+                                  fade_in=0.5, fade_out=min(CUE_FADE, length / 2),
+                                  loop=asset.loop or cue.kind == "bed", ducked=True,
+                                  role=cue.kind))
+                if cue.kind == "bed":
+                    bed_end = min(bed_end, start + CUE_FADE)  # the new bed takes over
+        if music:
+            asset = assets[music.asset]
+            start = 0.0 if segment.kind != "act" or not sound.stinger else min(lead, 1.0)
+            length = bed_end - start
+            if not asset.loop:
+                length = min(length, asset.seconds)
+            role = {"intro": "theme", "credits": "outro"}.get(segment.kind, "bed")
+            clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
+        gap = 0.0 if i == last else sound.gap_seconds
+        duration = math.ceil(round((body + gap) / GRID, 6)) * GRID
+        spans.append(Span(segment.slug, segment.kind, segment.number, segment.label, round(t, 3),
+                          round(duration, 3), lead, narration.voice,
+                          tuple(sorted(clips, key=lambda c: c.start))))
+        t += duration
+    return Timeline(tuple(spans), sound.output.sample_rate, sound.output.channels)
+
+
+def _clip(music: Music, asset: Asset, start: float, length: float, role: str,
+          loop: bool = False) -> Clip:
+    length = max(length, 0.0)
+    return Clip(f"asset:{asset.name}", round(start, 3), round(length, 3), music.gain_db,
+                min(music.fade_in, length / 2), min(music.fade_out, length / 2), 0.0, loop,
+                music.duck, role)
+
+
+def describe(timeline: Timeline) -> str:
+    """The plan as a producer reviews it: one line per clip, times in m:ss.s."""
+    lines = [f"{'span':<28} {'start':>8} {'length':>8}  clips"]
+    for span in timeline.spans:
+        lines.append(f"{span.label[:28]:<28} {_clock(span.start):>8} {_clock(span.duration):>8}"
+                     f"  ({span.voice} voice)")
+        for c in span.clips:
+            extras = [f"{c.gain_db:+.1f} dB" if c.gain_db else "",
+                      f"fade {c.fade_in:g}/{c.fade_out:g} s" if c.fade_in or c.fade_out else "",
+                      "loop" if c.loop else "", "ducked" if c.ducked else ""]
+            lines.append(f"{'':<28} {_clock(span.start + c.start):>8} {_clock(c.duration):>8}"
+                         f"    {c.role:<8} {c.source:<24} {' '.join(e for e in extras if e)}")
+    lines.append(f"{'total':<28} {'':>8} {_clock(timeline.duration):>8}")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"

@@ -1,0 +1,117 @@
+"""The plan: a Timeline as pure data, from a script, the sound design and narration lengths."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import PodforgeError
+from pipeline.manifest import Asset
+from pipeline.model import Narration
+from pipeline.parse import parse
+from pipeline.plan import check_cues, check_sound, describe, estimate, plan
+from pipeline.show import Music, SoundDesign
+from pipeline.transcript import Line, chapters_json, split_long, srt, vtt
+
+from conftest import MINIMAL
+
+
+def asset(name, role, seconds, loop=False):
+    return Asset(name, Path(f"{name}.ogg"), role, seconds, -20.0, loop)
+
+
+ASSETS = {a.name: a for a in [asset("theme", "theme", 20), asset("bed", "bed", 30, True),
+                              asset("sting", "stinger", 3), asset("outro", "outro", 25, True),
+                              asset("bell", "sfx", 2)]}
+SOUND = SoundDesign(theme=Music("theme", gain_db=-2, lead=5, tail=2, fade_out=3),
+                    cold_open_bed=Music("bed", gain_db=-6, fade_in=1),
+                    act_beds=(Music("bed", gain_db=-8),), stinger=Music("sting", duck=False),
+                    outro=Music("outro", lead=2, tail=4, fade_out=5), gap_seconds=0.8)
+SCRIPT = parse(MINIMAL.replace("The story starts.", "The story starts.\n\n[SFX: bell]\n\nOn."))
+
+
+def narrations(seconds=10.0):
+    return {s.slug: Narration(s.slug, seconds, tuple((c, 4.0) for c in s.cues))
+            for s in SCRIPT.segments}
+
+
+def test_spans_follow_each_other_on_a_100_ms_grid():
+    timeline = plan(SCRIPT, SOUND, ASSETS, narrations(10.03))
+    assert [s.slug for s in timeline.spans] == ["cold-open", "intro", "act-1", "act-2",
+                                                "teaser", "credits"]
+    t = 0.0
+    for span in timeline.spans:
+        assert math.isclose(span.start, t, abs_tol=1e-6)
+        assert math.isclose(round(span.duration * 10), span.duration * 10, abs_tol=1e-6)
+        t += span.duration
+    assert math.isclose(timeline.duration, t)
+
+
+def test_the_theme_plays_alone_first_then_under_the_voice():
+    intro = \
+        plan(SCRIPT, SOUND, ASSETS, narrations()).spans[1]
+    theme = next(c for c in intro.clips if c.role == "theme")
+    voice = next(c for c in intro.clips if c.role == "voice")
+    assert (theme.start, voice.start, intro.voice_start) == (0.0, 5.0, 5.0)
+    assert theme.ducked and theme.gain_db == -2 and theme.fade_out == 3
+    assert theme.duration == 17.0  # lead 5 + voice 10 + tail 2, shorter than the theme
+    assert intro.duration == pytest.approx(17.8)  # plus the gap
+
+
+def test_each_act_opens_with_a_stinger_over_its_bed():
+    act = plan(SCRIPT, SOUND, ASSETS, narrations()).spans[2]
+    roles = [(c.role, c.start, c.ducked) for c in act.clips]
+    assert roles[0] == ("stinger", 0.0, False)
+    bed = next(c for c in act.clips if c.role == "bed")
+    assert bed.loop and bed.ducked and bed.gain_db == -8
+    assert next(c for c in act.clips if c.role == "voice").start == act.voice_start > 0
+
+
+def test_a_cue_lands_at_its_time_in_the_narration():
+    act = plan(SCRIPT, SOUND, ASSETS, narrations()).spans[2]
+    bell = next(c for c in act.clips if c.role == "sfx")
+    assert (bell.source, bell.start, bell.duration) == ("asset:bell", act.voice_start + 4.0, 2)
+
+
+def test_the_outro_runs_under_the_credits_and_fades():
+    credits = plan(SCRIPT, SOUND, ASSETS, narrations()).spans[-1]
+    outro = next(c for c in credits.clips if c.role == "outro")
+    assert (outro.start, outro.duration, outro.fade_out, outro.loop) == (0.0, 16.0, 5, True)
+    assert credits.duration == pytest.approx(16.0)  # the last span has no gap after it
+
+
+def test_estimates_come_from_the_word_count():
+    act = SCRIPT.segments_of("act")[0]
+    n = estimate(act, 150)
+    assert n.estimated and n.seconds > 1.0 and [c.name for c, _ in n.cue_times] == ["bell"]
+
+
+def test_describe_lists_every_clip():
+    text = describe(plan(SCRIPT, SOUND, ASSETS, narrations()))
+    assert "asset:sting" in text and "ducked" in text and text.count("voice:") == 6
+
+
+def test_unknown_assets_and_cues_in_the_credits_stop_the_build():
+    with pytest.raises(PodforgeError, match="sound.outro.asset: no asset 'nope'"):
+        check_sound(SoundDesign(outro=Music("nope")), ASSETS, "show.yaml")
+    with pytest.raises(PodforgeError, match=r"s.txt:\d+: \[SFX: bell\] inside the credits"):
+        check_cues(parse(MINIMAL + "\n[SFX: bell]\n"), ASSETS, "s.txt")
+    with pytest.raises(PodforgeError, match=r"s.txt:\d+: \[SFX: gong\]: no asset 'gong'"):
+        check_cues(parse(MINIMAL.replace("A scene opens.", "A scene.\n\n[SFX: gong]")),
+                   ASSETS, "s.txt")
+
+
+def test_transcripts_and_chapters():
+    lines = [Line(0.0, 2.5, "First line.", "Ann Host"), Line(2.5, 3.0, "A < b & c.")]
+    assert vtt(lines).splitlines()[:4] == ["WEBVTT", "", "00:00:00.000 --> 00:00:02.500",
+                                           "<v Ann Host>First line."]
+    assert "A &lt; b &amp; c." in vtt(lines)
+    assert srt(lines).splitlines()[:3] == ["1", "00:00:00,000 --> 00:00:02,500", "First line."]
+    long = split_long([Line(0, 20, " ".join(["word"] * 60))])
+    assert len(long) >= 3 and long[-1].end == pytest.approx(20)
+    import json
+    data = json.loads(chapters_json([("Cold Open", 0), ("Act 1: X", 61234)], "T"))
+    assert data == {"version": "1.2.0", "title": "T", "chapters": [
+        {"startTime": 0.0, "title": "Cold Open"}, {"startTime": 61.234, "title": "Act 1: X"}]}

@@ -50,8 +50,7 @@ def test_spans_follow_each_other_on_a_100_ms_grid():
 
 
 def test_the_theme_plays_alone_first_then_under_the_voice():
-    intro = \
-        plan(SCRIPT, SOUND, ASSETS, narrations()).spans[1]
+    intro = plan(SCRIPT, SOUND, ASSETS, narrations()).spans[1]
     theme = next(c for c in intro.clips if c.role == "theme")
     voice = next(c for c in intro.clips if c.role == "voice")
     assert (theme.start, voice.start, intro.voice_start) == (0.0, 5.0, 5.0)

@@ -1,0 +1,89 @@
+"""ID3v2.4 tags and chapters for an episode's MP3.
+
+Chapters follow the ID3 chapter addendum: one CHAP frame per chapter (times in milliseconds, a TIT2
+inside for its title) and a top-level, ordered CTOC listing them, which is what podcast apps read.
+write_tags works on any path: the renderer tags Mp3Writer's temporary file (its before_commit hook)
+so the published file appears complete, tags included, in one rename.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import date as Date
+
+from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TPE1, CTOCFlags,
+                         ID3NoHeaderError, PictureType)
+
+StrPath = str | os.PathLike[str]
+Chapter = tuple[str, str, int, int]  # element_id, title, start_ms, end_ms
+
+_UTF8 = 3  # ID3v2.4 text encoding
+_TOC_ID = "toc"
+_IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: str,
+               comment: str = "", genre: str = "Podcast", cover: bytes | None = None,
+               cover_mime: str | None = None, chapters: Sequence[Chapter] = ()) -> None:
+    """Replace the file's tags with these; `date` is YYYY-MM-DD, cover_mime is sniffed if None."""
+    Date.fromisoformat(date)  # ValueError on anything but a real YYYY-MM-DD date
+    _check(chapters)
+    tags = ID3()
+    tags.add(TIT2(encoding=_UTF8, text=title))
+    tags.add(TPE1(encoding=_UTF8, text=artist))
+    tags.add(TALB(encoding=_UTF8, text=album))
+    tags.add(TDRC(encoding=_UTF8, text=date))
+    tags.add(TCON(encoding=_UTF8, text=genre))
+    if comment:
+        tags.add(COMM(encoding=_UTF8, lang="eng", desc="", text=comment))
+    if cover is not None:
+        tags.add(APIC(encoding=_UTF8, mime=cover_mime or _sniff(cover),
+                      type=PictureType.COVER_FRONT, desc="cover", data=cover))
+    if chapters:
+        tags.add(CTOC(element_id=_TOC_ID, flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                      child_element_ids=[c[0] for c in chapters], sub_frames=[]))
+        for element_id, name, start, end in chapters:
+            # Byte offsets 0xFFFFFFFF mean "unused": players seek by time.
+            tags.add(CHAP(element_id=element_id, start_time=start, end_time=end,
+                          start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
+                          sub_frames=[TIT2(encoding=_UTF8, text=name)]))
+    tags.save(os.fspath(mp3_path), v1=0, v2_version=4)  # v1=0 drops any ID3v1 tag
+
+
+def read_chapters(mp3_path: StrPath) -> list[tuple[str, int, int]]:
+    """(title, start_ms, end_ms) in the top-level table of contents' order, else by start."""
+    try:
+        tags = ID3(os.fspath(mp3_path))
+    except ID3NoHeaderError:
+        return []
+    chapters = {f.element_id: f for f in tags.getall("CHAP")}
+    tocs = [t for t in tags.getall("CTOC") if t.flags & CTOCFlags.TOP_LEVEL]
+    order = (tocs[0].child_element_ids if tocs
+             else sorted(chapters, key=lambda i: chapters[i].start_time))
+    return [(_title(chapters[i]), chapters[i].start_time, chapters[i].end_time)
+            for i in order if i in chapters]
+
+
+def _title(chap: CHAP) -> str:
+    frame = chap.sub_frames.get("TIT2")
+    return str(frame.text[0]) if frame and frame.text else ""
+
+
+def _check(chapters: Sequence[Chapter]) -> None:
+    ids = [c[0] for c in chapters]
+    if len(set(ids)) != len(ids) or _TOC_ID in ids or not all(ids):
+        raise ValueError(f"chapter ids must be unique, non-empty and not {_TOC_ID!r}: {ids}")
+    previous = 0
+    for element_id, _, start, end in chapters:
+        if not previous <= start < end:
+            raise ValueError(f"chapter {element_id!r} ({start}-{end} ms) must start at or after "
+                             f"{previous} ms, where the one before ends, and end after it starts")
+        previous = end
+
+
+def _sniff(image: bytes) -> str:
+    for magic, mime in _IMAGE_TYPES.items():
+        if image.startswith(magic):
+            return mime
+    raise ValueError("cover is neither JPEG nor PNG; pass cover_mime")

@@ -16,7 +16,9 @@ import click
 from . import __version__
 from .errors import PodforgeError
 from .outline import outline as outline_of, render as render_outline
-from .project import check_scripts, open_project
+from .build import Options, build as build_episodes, plan_only
+from .progress import Progress
+from .project import check_scripts, open_project, script_paths
 from .scaffold import create_episode
 from .validate import summary
 
@@ -88,3 +90,23 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
                             "show's format; create show.yaml or pass --show FILE")
     path = create_episode(project.show, slug, (day or dt.datetime.now()).date())
     click.echo(f"created {path}: fill it in, then `podforge validate {path}`")
+
+
+@main.command()
+@click.option("--plan", "show_plan", is_flag=True,
+              help="Print the timeline of clips for review; touch no audio.")
+@click.option("--force", is_flag=True, help="Rebuild everything, ignoring the cache.")
+@click.option("--takes-only", is_flag=True,
+              help="Fail on a segment without a recorded take instead of drafting its voice.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors.")
+@SHOW
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
+          paths: tuple[Path, ...]) -> None:
+    """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
+    project = open_project(paths[0] if paths else None, show_file)
+    scripts = script_paths(list(paths), project)
+    if show_plan:
+        click.echo("\n\n".join(plan_only(project, path) for path in scripts))
+        return
+    build_episodes(project, scripts, Options(force, takes_only), Progress(quiet=quiet))

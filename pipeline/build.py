@@ -1,0 +1,285 @@
+"""`podforge build`: script → narration → Timeline → rendered spans → MP3 and its companions.
+
+Every stage's output is cached under a key made of everything that decides it (text, take and
+asset content, settings, podforge's render version), so an unchanged episode does no audio work
+and an edit to one act re-renders that act alone before the final encode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from . import audio, narrate as narration_stage
+from .encode import find_ffmpeg
+from .errors import PodforgeError
+from .manifest import Asset
+from .model import Cue, Narration, Script, Segment
+from .plan import check_cues, check_sound, describe, estimate, plan
+from .progress import Progress
+from .project import Project, episode_slug
+from .render import AssetBank, load_span, master, render_span, save_json
+from .tags import write_tags
+from .transcript import Line, chapters_json, split_long, srt, vtt
+
+RENDER_VERSION = "1"  # bump when a change to the code changes the audio
+
+
+@dataclass(frozen=True)
+class Options:
+    force: bool = False
+    takes_only: bool = False
+
+
+@dataclass(frozen=True)
+class Built:
+    slug: str
+    folder: Path
+    report: dict
+    fresh: bool  # False when nothing had changed
+
+
+class Hashes:
+    """Content hashes of files, remembered by (path, size, mtime) so each file is read once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self._known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._known = {}
+        self._dirty = False
+
+    def __call__(self, file: Path) -> str:
+        st = file.stat()
+        key = f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in self._known:
+            digest = hashlib.sha256()
+            with open(file, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            self._known[key] = digest.hexdigest()
+            self._dirty = True
+        return self._known[key]
+
+    def save(self) -> None:
+        if self._dirty:
+            save_json(self.path, self._known)
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _segment_key(segment: Segment) -> list:
+    return [segment.kind, segment.number,
+            [(i.kind, i.name, i.seconds, i.line) if isinstance(i, Cue) else i.text
+             for i in segment.body()]]
+
+
+def takes_for(script: Script, folder: Path, takes_only: bool) -> dict[str, Path | None]:
+    takes = {s.slug: narration_stage.find_take(folder / "takes", s) for s in script.segments}
+    missing = [slug for slug, take in takes.items() if take is None]
+    if takes_only and missing:
+        expected = folder / "takes" / f"{missing[0]}.wav"
+        raise PodforgeError(f"{expected}: no take for the {missing[0]} segment (--takes-only); "
+                            "record it as WAV, FLAC, OGG or MP3, or build without --takes-only")
+    return takes
+
+
+def prepare(project: Project, script_path: Path):
+    """What every build (and --plan) needs: the show, the script, its assets, checked."""
+    show = project.show
+    if show is None:
+        raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
+    script = project.read(script_path)
+    if not script.segments:
+        raise PodforgeError(f"{script_path}: no segments to build; run `podforge validate "
+                            f"{script_path}`")
+    assets = project.assets()
+    check_sound(show.sound, assets, str(project.root / "show.yaml"))
+    check_cues(script, assets, str(script_path))
+    return show, script, assets
+
+
+def plan_only(project: Project, script_path: Path) -> str:
+    """The Timeline for review, with narration lengths estimated unless already rendered."""
+    show, script, assets = prepare(project, script_path)
+    takes = takes_for(script, script_path.parent, False)
+    narrations = {}
+    for s in script.segments:
+        take = takes[s.slug]
+        if take:
+            info = audio.probe(take)
+            narrations[s.slug] = Narration(s.slug, info.seconds, estimate(
+                s, show.sound.voice.words_per_minute).cue_times, "take")
+        else:
+            narrations[s.slug] = estimate(s, show.sound.voice.words_per_minute)
+    timeline = plan(script, show.sound, assets, narrations)
+    return f"{script_path} (draft narration lengths estimated from the word count)\n" + \
+        describe(timeline)
+
+
+def build_episode(project: Project, script_path: Path, options: Options,
+                  progress: Progress) -> Built:
+    show, script, assets = prepare(project, script_path)
+    sound, out = show.sound, show.sound.output
+    rate, channels = out.sample_rate, out.channels
+    slug = episode_slug(script_path, script)
+    cache = project.root / ".podforge-cache"
+    cache.mkdir(exist_ok=True)
+    folder = project.root / "build" / slug
+    hashes = Hashes(cache / "hashes.json")
+    takes = takes_for(script, script_path.parent, options.takes_only)
+    asset_hash = {name: hashes(a.path) for name, a in assets.items() if a.path.is_file()}
+    missing = sorted(set(assets) - set(asset_hash))
+    if missing:
+        raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
+                            "but its file is missing; run `python assets/synth.py`")
+
+    # 1. Narration, per segment.
+    progress.stage(slug, "narration")
+    spoken, narration_keys = {}, {}
+    for i, segment in enumerate(script.segments):
+        take = takes[segment.slug]
+        key = _key(RENDER_VERSION, "narration", _segment_key(segment), asdict(sound.voice), rate,
+                   hashes(take) if take else None)
+        stem = cache / f"narration-{key}"
+        narration_keys[segment.slug] = key
+        found = None if options.force else narration_stage.load(segment, stem)
+        spoken[segment.slug] = found or narration_stage.narrate(
+            segment, take, rate, sound.voice, stem,
+            warn=lambda message: progress.note(f"warning: {message}"))
+        progress.update((i + 1) / len(script.segments))
+
+    # 2. The plan, and each span's render.
+    timeline = plan(script, sound, assets, {k: v.narration for k, v in spoken.items()})
+    # A span's audio does not depend on where it starts: editing one act re-renders that act.
+    span_keys = [_key(RENDER_VERSION, "span", repr(replace(span, start=0.0)),
+                      narration_keys[span.slug],
+                      asdict(sound.ducking), rate, channels,
+                      sorted({asset_hash[c.source[6:]] for c in span.clips
+                              if c.source.startswith("asset:")}))
+                 for span in timeline.spans]
+    chapters = [(span.label, round(span.start * 1000)) for span in timeline.spans]
+    total_ms = round(timeline.duration * 1000)
+    meta = script.metadata
+    cover, cover_mime = _cover(project)
+    tags = {"title": meta.title or slug, "artist": show.author or show.host, "album": show.title,
+            "date": meta.date.isoformat() if meta.date else "", "comment": meta.summary or "",
+            "cover": hashlib.sha256(cover).hexdigest() if cover else None}
+    mp3_name = f"{slug}.mp3"
+    final_key = _key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness),
+                     asdict(out), tags, chapters, mp3_name)
+    report_path = folder / "report.json"
+    previous = _read_report(report_path)
+    if not options.force and previous.get("key") == final_key and _outputs_whole(folder,
+                                                                                  previous):
+        hashes.save()
+        progress.note(f"{slug}: up to date")
+        return Built(slug, folder, previous, fresh=False)
+
+    bank = AssetBank(assets, rate, channels)
+    rendered = []
+    progress.stage(slug, "mix")
+    for i, (span, key) in enumerate(zip(timeline.spans, span_keys)):
+        stem = cache / f"span-{key}"
+        frames = round(span.duration * rate)
+        found = None if options.force else load_span(stem, frames)
+        rendered.append(found or render_span(
+            span, spoken[span.slug], bank, sound.ducking, rate, channels, stem,
+            tick=lambda f, i=i: progress.update((i + f) / len(timeline.spans))))
+
+    # 3. Master and encode; tags go into the temporary file before it takes the final name.
+    folder.mkdir(parents=True, exist_ok=True)
+    ends = [ms for _, ms in chapters[1:]] + [total_ms]
+    chap_frames = [(f"chp{i}", title, start, end)
+                   for i, ((title, start), end) in enumerate(zip(chapters, ends))]
+
+    def tag(path: str) -> None:
+        write_tags(path, title=tags["title"], artist=tags["artist"], album=tags["album"],
+                   date=tags["date"], comment=tags["comment"], cover=cover,
+                   cover_mime=cover_mime, chapters=chap_frames)
+
+    progress.stage(slug, "master and encode")
+    mastered = master(rendered, rate, channels, sound.loudness.integrated_lufs,
+                      sound.loudness.true_peak_dbtp, folder / mp3_name, out.bitrate_kbps,
+                      find_ffmpeg(), tag, tick=progress.update)
+
+    # 4. The companions: chapters, transcripts, report (last: it marks the build complete).
+    lines = [Line(span.start + span.voice_start + a, span.start + span.voice_start + b, text,
+                  show.host)
+             for span in timeline.spans for a, b, text in spoken[span.slug].sentences]
+    lines = split_long(lines)
+    files = {"chapters_file": "chapters.json", "transcript_vtt": "transcript.vtt",
+             "transcript_srt": "transcript.srt"}
+    _write_text(folder / files["chapters_file"], chapters_json(chapters, meta.title))
+    _write_text(folder / files["transcript_vtt"], vtt(lines))
+    _write_text(folder / files["transcript_srt"], srt(lines))
+    report = {
+        "audio": mp3_name,
+        "duration_seconds": mastered.seconds,
+        "integrated_lufs": mastered.integrated_lufs,
+        "true_peak_dbtp": mastered.true_peak_dbtp,
+        "chapters": [{"title": t, "start_seconds": ms / 1000} for t, ms in chapters],
+        "segments": [{"kind": span.kind, "number": span.number,
+                      "title": _title(script, span.slug), "start_seconds": span.start,
+                      "end_seconds": round(span.start + span.duration, 3), "voice": span.voice}
+                     for span in timeline.spans],
+        "files": files,
+        "bytes": (folder / mp3_name).stat().st_size,
+        "gain_db": mastered.gain_db,
+        "key": final_key,
+    }
+    save_json(report_path, report)
+    hashes.save()
+    progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
+                  f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
+    return Built(slug, folder, report, fresh=True)
+
+
+def _title(script: Script, slug: str) -> str | None:
+    return next((s.title for s in script.segments if s.slug == slug), None)
+
+
+def _cover(project: Project) -> tuple[bytes | None, str]:
+    show = project.show
+    if show and show.artwork:
+        path = show.resolve(show.artwork)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise PodforgeError(f"{path}: artwork named in show.yaml cannot be read") from None
+        return data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return None, "image/png"
+
+
+def _read_report(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _outputs_whole(folder: Path, report: dict) -> bool:
+    mp3 = folder / report.get("audio", "")
+    files = report.get("files", {}).values()
+    return mp3.is_file() and mp3.stat().st_size == report.get("bytes") and all(
+        (folder / f).is_file() for f in files)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build(project: Project, scripts: list[Path], options: Options,
+          progress: Progress) -> list[Built]:
+    find_ffmpeg()  # no encoder at all: say so before any work
+    built = [build_episode(project, path, options, progress) for path in scripts]
+    progress.close()
+    return built

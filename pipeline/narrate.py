@@ -1,0 +1,172 @@
+"""Each segment's narration as audio on disk: a recorded take, else the draft voice.
+
+Narration is written to the cache as raw float32 mono at the show's rate, piece by piece, so a
+long act never sits whole in memory. Alongside it go what later stages need and can no longer
+hear: where each cue falls, when the voice actually speaks (for ducking), and the timed
+sentences (for the transcript).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from . import audio, voice
+from .model import Cue, Narration, Paragraph, Segment, count_words
+from .plan import CUE_GAP, PARAGRAPH_GAP, SFX_GAP
+from .show import Voice
+
+HOP = 0.01  # seconds per voice-activity step
+TAKE_TYPES = (".wav", ".flac", ".ogg", ".mp3")
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """A narration rendered to `audio_file`: the plan's Narration plus the transcript's lines."""
+
+    narration: Narration
+    audio_file: Path  # raw float32 mono
+    activity_file: Path  # bool per HOP, .npy
+    sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
+
+
+def find_take(takes: Path, segment: Segment) -> Path | None:
+    for suffix in TAKE_TYPES:
+        for candidate in (takes / f"{segment.slug}{suffix}", takes / f"{segment.slug}{suffix.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
+            warn=lambda message: None) -> Spoken:
+    """Render the narration to `stem`.f32 (+ .npy, .json); a failure leaves nothing behind."""
+    raw, act = stem.with_suffix(".f32"), stem.with_suffix(".npy")
+    tmp = stem.with_suffix(f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as sink:
+            if take:
+                seconds, cues, sentences, activity = _take(segment, take, rate, sink, warn)
+            else:
+                seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
+        np.save(act, activity)
+        os.replace(tmp, raw)
+    finally:
+        tmp.unlink(missing_ok=True)
+    spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
+                    raw, act, tuple(sentences))
+    _save(spoken, stem.with_suffix(".json"))
+    return spoken
+
+
+def load(segment: Segment, stem: Path) -> Spoken | None:
+    """A narration rendered before with the same key, or None."""
+    meta, raw, act = stem.with_suffix(".json"), stem.with_suffix(".f32"), stem.with_suffix(".npy")
+    if not (meta.is_file() and raw.is_file() and act.is_file()):
+        return None
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        cues = {c.line: c for c in segment.cues}
+        narration = Narration(segment.slug, data["seconds"],
+                              tuple((cues[line], at) for line, at in data["cues"]), data["voice"])
+        return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # a damaged cache entry is rebuilt, not trusted
+
+
+def _save(spoken: Spoken, path: Path) -> None:
+    n = spoken.narration
+    data = {"seconds": n.seconds, "voice": n.voice, "cues": [(c.line, at) for c, at in n.cue_times],
+            "sentences": [list(s) for s in spoken.sentences]}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _draft(segment: Segment, rate: int, settings: Voice, sink):
+    """Speak paragraph by paragraph; cues become silence in the narration and a time in the plan."""
+    written, cues, sentences = 0, [], []
+    for item in segment.body():
+        if isinstance(item, Cue):
+            cues.append((item, written / rate))
+            pause = item.seconds if item.kind == "pause" else SFX_GAP if item.kind == "sfx" \
+                else CUE_GAP
+            written += _write(sink, np.zeros(round(pause * rate), np.float32))
+            continue
+        speech = voice.speak(" ".join(item.text.split()), voice=settings.name,
+                             wpm=settings.words_per_minute)
+        samples = speech.samples if speech.sample_rate == rate else soxr.resample(
+            speech.samples, speech.sample_rate, rate, quality="HQ")
+        at = written / rate
+        sentences += [(round(at + s.start, 3), round(at + s.end, 3), s.text)
+                      for s in speech.sentences]
+        written += _write(sink, samples)
+        written += _write(sink, np.zeros(round(PARAGRAPH_GAP * rate), np.float32))
+    sink.flush()
+    return written / rate, cues, sentences, _activity(sink.name, rate)
+
+
+def _take(segment: Segment, take: Path, rate: int, sink, warn):
+    """A recorded take, converted to the show's rate; cues land in the pause nearest their words."""
+    for message in audio.check_take(take, rate):
+        warn(message)
+    written = 0
+    for block in audio.read_blocks(take, rate, 1, 1 << 18):
+        written += _write(sink, block[:, 0])
+    sink.flush()
+    activity = _activity(sink.name, rate)
+    seconds = written / rate
+    words = [(item, count_words(item.text)) for item in segment.body()
+             if isinstance(item, Paragraph)]
+    total = sum(n for _, n in words) or 1
+    cues, said = [], 0
+    for item in segment.body():
+        if isinstance(item, Cue):
+            cues.append((item, _nearest_pause(activity, said / total * seconds)))
+        else:
+            said += count_words(item.text)
+    return seconds, cues, _spread(segment, activity, seconds), activity
+
+
+def _nearest_pause(activity: np.ndarray, at: float, reach: float = 3.0) -> float:
+    """The start of the silence closest to `at` (within `reach` seconds), else `at` itself."""
+    quiet = np.flatnonzero(~activity)
+    if not len(quiet):
+        return at
+    best = quiet[np.argmin(np.abs(quiet * HOP - at))] * HOP
+    return round(best, 3) if abs(best - at) <= reach else at
+
+
+def _spread(segment: Segment, activity: np.ndarray, seconds: float):
+    """Sentence times for a take: its voiced span shared out by each sentence's length."""
+    from .credits import sentences as split
+    texts = [s.text for p in segment.paragraphs for s in split(" ".join(p.text.split()), p.line)]
+    voiced = np.flatnonzero(activity)
+    start, end = (voiced[0] * HOP, (voiced[-1] + 1) * HOP) if len(voiced) else (0.0, seconds)
+    total = sum(len(t) for t in texts) or 1
+    out, t = [], start
+    for text in texts:
+        step = (end - start) * len(text) / total
+        out.append((round(t, 3), round(t + step, 3), text))
+        t += step
+    return out
+
+
+def _write(sink, samples: np.ndarray) -> int:
+    sink.write(np.ascontiguousarray(samples, dtype="<f4").tobytes())
+    return len(samples)
+
+
+def _activity(raw: str, rate: int, block_hops: int = 6000) -> np.ndarray:
+    """Where the voice speaks, per HOP, read back a minute at a time."""
+    hop = round(HOP * rate)
+    out = []
+    with open(raw, "rb") as f:
+        while len(block := np.fromfile(f, "<f4", hop * block_hops)):
+            out.append(audio.voice_activity(block, rate, HOP))
+    return np.concatenate(out) if out else np.zeros(0, bool)

@@ -1,0 +1,178 @@
+"""Timeline → audio: each span mixed window by window, then the episode mastered into the MP3.
+
+Memory is bounded by the window, not the episode: narration is read from its cache file a
+window at a time, music is small and decoded once, the ducking envelope is kept per 10 ms hop
+and only interpolated to samples inside the window. Each span is written to the cache with its
+per-100 ms loudness energies, so mastering knows the episode's loudness before it reads a sample
+and can stream gain → limiter → encoder in a single pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import audio
+from .encode import Mp3Writer
+from .manifest import Asset
+from .model import Clip, Span
+from .narrate import HOP, Spoken
+from .show import Ducking
+
+WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
+
+
+class AssetBank:
+    """Assets decoded once, at the show's rate and channels: a few MB each."""
+
+    def __init__(self, assets: dict[str, Asset], rate: int, channels: int):
+        self._assets, self._rate, self._channels = assets, rate, channels
+        self._decoded: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._decoded:
+            self._decoded[name] = audio.read_audio(self._assets[name].path, self._rate,
+                                                   self._channels)
+        return self._decoded[name]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A span's audio in the cache: raw float32 frames, and its loudness steps."""
+
+    audio_file: Path
+    frames: int
+    steps: np.ndarray  # K-weighted energy of every 100 ms
+
+
+def render_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rate: int,
+                channels: int, stem: Path, tick: Callable[[float], None] = lambda f: None
+                ) -> Rendered:
+    """Mix one span to `stem`.f32 (+ .steps.npy); a failure leaves nothing behind."""
+    frames = round(span.duration * rate)
+    duck = _duck_levels(span, spoken, ducking)
+    meter = audio.LoudnessMeter(rate, channels)
+    tmp = stem.with_suffix(f".tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as sink, open(spoken.audio_file, "rb") as narration:
+            for start in range(0, frames, WINDOW):
+                n = min(WINDOW, frames - start)
+                out = np.zeros((n, channels), np.float32)
+                for clip in span.clips:
+                    _mix(out, start, clip, span, narration, bank, duck, rate)
+                meter.add(out)
+                sink.write(out.astype("<f4", copy=False).tobytes())
+                tick((start + n) / frames)
+        steps = meter.steps()
+        np.save(stem.with_suffix(".steps.npy"), steps)
+        os.replace(tmp, stem.with_suffix(".f32"))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Rendered(stem.with_suffix(".f32"), frames, steps)
+
+
+def load_span(stem: Path, frames: int) -> Rendered | None:
+    raw, steps = stem.with_suffix(".f32"), stem.with_suffix(".steps.npy")
+    if raw.is_file() and steps.is_file() and raw.stat().st_size == frames * 4 * 2:
+        return Rendered(raw, frames, np.load(steps))
+    return None
+
+
+def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
+    """Music gain per hop across the span: down while the voice speaks, up in its pauses."""
+    hops = int(np.ceil(span.duration / HOP)) + 1
+    active = np.zeros(hops, bool)
+    voiced = np.load(spoken.activity_file)
+    first = round(span.voice_start / HOP)
+    voiced = voiced[:max(0, hops - first)]
+    active[first:first + len(voiced)] = voiced
+    return audio.duck_gain(active, HOP, round(1 / HOP), hops, ducking.depth_db,
+                           ducking.attack_ms / 1000, ducking.release_ms / 1000)
+
+
+def _mix(out: np.ndarray, w0: int, clip: Clip, span: Span, narration, bank: AssetBank,
+         duck: np.ndarray, rate: int) -> None:
+    c0 = round(clip.start * rate)
+    c1 = c0 + round(clip.duration * rate)
+    a, b = max(w0, c0), min(w0 + len(out), c1)
+    if a >= b:
+        return
+    offset = round(clip.offset * rate) + (a - c0)  # first source frame of this slice
+    if clip.source.startswith("voice:"):
+        narration.seek(offset * 4)
+        voice = np.fromfile(narration, "<f4", b - a)
+        out[a - w0:a - w0 + len(voice)] += voice[:, None]
+        return
+    source = bank[clip.source.removeprefix("asset:")]
+    if clip.loop:
+        index = (offset + np.arange(b - a)) % len(source)
+        piece = source[index]
+    else:
+        piece = source[offset:offset + (b - a)]
+        if not len(piece):
+            return
+        b = a + len(piece)
+    gain = np.full(b - a, 10 ** (clip.gain_db / 20), np.float32)
+    t = (np.arange(a, b) - c0) / rate  # seconds into the clip
+    if clip.fade_in > 0:
+        gain *= np.clip(t / clip.fade_in, 0, 1).astype(np.float32)
+    if clip.fade_out > 0:
+        gain *= np.clip((clip.duration - t) / clip.fade_out, 0, 1).astype(np.float32)
+    if clip.ducked:
+        hops = np.arange(a, b) / (rate * HOP)
+        gain *= np.interp(hops, np.arange(len(duck)), duck).astype(np.float32)
+    out[a - w0:b - w0] += piece * gain[:, None]
+
+
+def read_spans(spans: list[Rendered], channels: int, window: int = WINDOW) -> Iterator[np.ndarray]:
+    for rendered in spans:
+        with open(rendered.audio_file, "rb") as f:
+            while len(block := np.fromfile(f, "<f4", window * channels)):
+                yield block.reshape(-1, channels)
+
+
+@dataclass(frozen=True)
+class Mastered:
+    integrated_lufs: float
+    true_peak_dbtp: float
+    gain_db: float
+    seconds: float
+
+
+def master(spans: list[Rendered], rate: int, channels: int, target_lufs: float,
+           ceiling_dbtp: float, mp3: Path, bitrate: int, ffmpeg: str,
+           before_commit: Callable[[str], None], tick: Callable[[float], None] = lambda f: None
+           ) -> Mastered:
+    """Gain to the target loudness, a true-peak limiter, and the encoder, in one stream."""
+    measured = audio.LoudnessMeter.integrated_of(np.concatenate([s.steps for s in spans]), rate)
+    gain_db = target_lufs - measured if np.isfinite(measured) else 0.0
+    gain = np.float32(10 ** (gain_db / 20))
+    limiter = audio.Limiter(rate, channels, ceiling_dbtp)
+    meter = audio.LoudnessMeter(rate, channels)
+    total = sum(s.frames for s in spans) or 1
+    peak, done = -np.inf, 0
+    with Mp3Writer(mp3, rate, channels, bitrate, ffmpeg=ffmpeg,
+                   before_commit=before_commit) as writer:
+        for block in read_spans(spans, channels):
+            out = limiter.process(block * gain)
+            peak = max(peak, audio.true_peak_dbtp(out, rate) if len(out) else -np.inf)
+            meter.add(out)
+            writer.write(out)
+            done += len(block)
+            tick(done / total)
+        out = limiter.flush()
+        meter.add(out)
+        writer.write(out)
+    return Mastered(round(meter.integrated, 2), round(peak, 2), round(gain_db, 2),
+                    round(total / rate, 3))
+
+
+def save_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -8,8 +8,10 @@ and an edit to one act re-renders that act alone before the final encode.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import json
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -140,20 +142,24 @@ def build_episode(project: Project, script_path: Path, options: Options,
         raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
                             "but its file is missing; run `python assets/synth.py`")
 
-    # 1. Narration, per segment.
+    # 1. Narration, per segment: cached, else spoken or converted, on every core.
     progress.stage(slug, "narration")
-    spoken, narration_keys = {}, {}
-    for i, segment in enumerate(script.segments):
+    spoken, narration_keys, jobs = {}, {}, []
+    for segment in script.segments:
         take = takes[segment.slug]
         key = _key(RENDER_VERSION, "narration", _segment_key(segment), asdict(sound.voice), rate,
                    hashes(take) if take else None)
         stem = cache / f"narration-{key}"
         narration_keys[segment.slug] = key
         found = None if options.force else narration_stage.load(segment, stem)
-        spoken[segment.slug] = found or narration_stage.narrate(
-            segment, take, rate, sound.voice, stem,
-            warn=lambda message: progress.note(f"warning: {message}"))
-        progress.update((i + 1) / len(script.segments))
+        if found:
+            spoken[segment.slug] = found
+        else:
+            jobs.append((segment, take, rate, sound.voice, stem))
+    for done, warnings in _in_parallel(_narrate, jobs, progress.update):
+        spoken[done.narration.slug] = done
+        for message in warnings:
+            progress.note(f"warning: {message}")
 
     # 2. The plan, and each span's render.
     timeline = plan(script, sound, assets, {k: v.narration for k, v in spoken.items()})
@@ -183,15 +189,19 @@ def build_episode(project: Project, script_path: Path, options: Options,
         return Built(slug, folder, previous, fresh=False)
 
     bank = AssetBank(assets, rate, channels)
-    rendered = []
     progress.stage(slug, "mix")
+    rendered: dict[int, object] = {}
+    jobs = []
     for i, (span, key) in enumerate(zip(timeline.spans, span_keys)):
         stem = cache / f"span-{key}"
-        frames = round(span.duration * rate)
-        found = None if options.force else load_span(stem, frames)
-        rendered.append(found or render_span(
-            span, spoken[span.slug], bank, sound.ducking, rate, channels, stem,
-            tick=lambda f, i=i: progress.update((i + f) / len(timeline.spans))))
+        found = None if options.force else load_span(stem, round(span.duration * rate))
+        if found:
+            rendered[i] = found
+        else:
+            jobs.append((i, span, spoken[span.slug], bank, sound.ducking, rate, channels, stem))
+    for i, done in _in_parallel(_render, jobs, progress.update):
+        rendered[i] = done
+    rendered = [rendered[i] for i in range(len(timeline.spans))]
 
     # 3. Master and encode; tags go into the temporary file before it takes the final name.
     folder.mkdir(parents=True, exist_ok=True)
@@ -239,6 +249,34 @@ def build_episode(project: Project, script_path: Path, options: Options,
     progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
                   f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
     return Built(slug, folder, report, fresh=True)
+
+
+def _narrate(segment, take, rate, settings, stem):
+    warnings: list[str] = []
+    return narration_stage.narrate(segment, take, rate, settings, stem, warnings.append), warnings
+
+
+def _render(i, *args):
+    return i, render_span(*args)
+
+
+def _in_parallel(fn, jobs: list[tuple], tick) -> list:
+    """Independent jobs on every core: narration and mixing are CPU-bound and share nothing.
+
+    Workers are forked, so they start in milliseconds with podforge already imported.
+    """
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers < 2:
+        results = []
+        for n, job in enumerate(jobs, start=1):
+            results.append(fn(*job))
+            tick(n / len(jobs))
+        return results
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(fn, *job) for job in jobs]
+        for n, _ in enumerate(as_completed(futures), start=1):
+            tick(n / len(jobs))
+        return [f.result() for f in futures]
 
 
 def _title(script: Script, slug: str) -> str | None:

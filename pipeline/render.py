@@ -160,7 +160,8 @@ def master(spans: list[Rendered], rate: int, channels: int, target_lufs: float,
                    before_commit=before_commit) as writer:
         for block in read_spans(spans, channels):
             out = limiter.process(block * gain)
-            peak = max(peak, audio.true_peak_dbtp(out, rate) if len(out) else -np.inf)
+            if len(out):
+                peak = max(peak, audio.true_peak_dbtp(out, rate, floor_dbtp=peak))
             meter.add(out)
             writer.write(out)
             done += len(block)

@@ -1,0 +1,151 @@
+"""Build a synthetic episode and compare, in the same run, with what ffmpeg alone would take.
+
+    .venv/bin/python bench/bench_build.py [--minutes 30] [--no-reference]
+
+(a) `podforge build --force` of the episode (draft voice, theme, beds, stingers, outro);
+(b) the bare ffmpeg MP3 encode of a WAV of the same length and format;
+(c) a reference ffmpeg filtergraph doing the same job: the voice ducks a looped bed
+    (sidechaincompress), amix, loudnorm to -16 LUFS, libmp3lame at the same bitrate.
+Prints a/b (target ≤ 1.3), a/c (target ≤ 0.5) and podforge's peak RSS (target < 600 MB for a
+4-hour episode: `--minutes 240 --no-reference`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipeline.encode import encode_wav, find_ffmpeg  # noqa: E402
+
+WORDS_PER_MINUTE = 165
+_SUBJECTS = ["The harbor master", "A young clerk", "The city council", "Her brother",
+             "The night watchman", "A reporter from the evening paper", "The engineer",
+             "Nobody in the crowd", "The old ferry captain", "Two schoolteachers"]
+_VERBS = ["watches", "remembers", "writes down", "argues about", "walks past", "hears about",
+          "refuses to believe", "measures", "photographs", "waits for"]
+_OBJECTS = ["the cracked iron gate", "a column of smoke over the river", "the first telegram",
+            "a ledger full of numbers", "the sound of the bells", "the long queue outside",
+            "a map of the flooded streets", "the committee's report", "the last train north",
+            "a letter that never arrives"]
+_TAILS = ["before dawn.", "for the third time that week.", "without saying a word.",
+          "as the rain begins.", "while the town sleeps.", "and nothing is the same again."]
+
+
+def paragraph(rng: random.Random, sentences: int = 6) -> str:
+    return " ".join(f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)} "
+                    f"{rng.choice(_TAILS)}" for _ in range(sentences))
+
+
+def script(minutes: float, acts: int = 3) -> tuple[str, str]:
+    """An episode of about `minutes` of narration at the draft voice's pace; and its words."""
+    rng = random.Random(7)
+    words_left = int(minutes * WORDS_PER_MINUTE * 0.95)
+    per_act = words_left // acts
+    narration, parts = [], [
+        "Mar. 3, 2026", "A Synthetic Day", "March 3, 1903. A town waits for news.", "Cold Open"]
+
+    def body(words: int) -> list[str]:
+        out, count = [], 0
+        while count < words:
+            p = paragraph(rng)
+            out.append(p)
+            count += len(p.split())
+        narration.extend(out)
+        return out
+
+    parts += body(150)
+    parts += ["From Lantern Hill Audio, I'm Nora Vance and this is The Daybook.",
+              "Every date on the calendar keeps a story. Each day, we open the book to one page "
+              "and tell the true story written there.",
+              "Today is March 3rd, 1903: A Synthetic Day."]
+    for n in range(1, acts + 1):
+        parts.append(f"Act {n}: Part {n}")
+        chunk = body(per_act)
+        parts += chunk[:len(chunk) // 2] + ["[SFX: bell]"] + chunk[len(chunk) // 2:]
+    parts += ["Next on The Daybook. March 4th, 1903. Another day.",
+              "From Lantern Hill Audio, this is The Daybook, hosted by me, Nora Vance.",
+              "Audio editing by Tomás Ferreira."]
+    return "\n\n".join(parts) + "\n", " ".join(narration)
+
+
+def project(folder: Path, minutes: float) -> str:
+    show = (ROOT / "show.yaml").read_text(encoding="utf-8").replace(
+        "manifest: assets/manifest.yaml", f"manifest: {ROOT / 'assets' / 'manifest.yaml'}")
+    show = show.replace("minutes: {min: 8, max: 30}", "minutes: {min: 1, max: 600}")
+    (folder / "show.yaml").write_text(show, encoding="utf-8")
+    episode = folder / "episodes" / "synthetic"
+    episode.mkdir(parents=True)
+    text, narration = script(minutes, acts=max(3, round(minutes / 20)))
+    (episode / "script.txt").write_text(text, encoding="utf-8")
+    return narration
+
+
+def timed(command: list[str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = argparse.ArgumentParser()
+    args.add_argument("--minutes", type=float, default=30)
+    args.add_argument("--no-reference", action="store_true")
+    opts = args.parse_args()
+    ffmpeg = find_ffmpeg()
+    podforge = str(Path(sys.executable).parent / "podforge")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        narration = project(folder, opts.minutes)
+        subprocess.run([podforge, "build", "--quiet"], cwd=folder, check=True)  # warm caches
+        a = timed([podforge, "build", "--force", "--quiet"], cwd=folder)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        mp3 = folder / "build" / "synthetic" / "synthetic.mp3"
+        seconds = sf.info(mp3).duration
+        print(f"episode: {seconds / 60:.1f} min, stereo 44.1 kHz, 128 kbps")
+        print(f"(a) podforge build --force: {a:6.1f} s   peak RSS {rss:.0f} MB "
+              "(the largest process: podforge or its ffmpeg)")
+        if opts.no_reference:
+            return
+        wav = folder / "same-length.wav"
+        rng = np.random.default_rng(3)
+        with sf.SoundFile(wav, "w", 44100, 2, "PCM_16") as f:
+            for _ in range(int(seconds // 10) + 1):
+                f.write((0.1 * rng.standard_normal((441000, 2))).astype(np.float32))
+        start = time.perf_counter()
+        encode_wav(wav, folder / "bare.mp3", 44100, 2, 128, ffmpeg=ffmpeg)
+        b = time.perf_counter() - start
+        print(f"(b) bare ffmpeg MP3 encode of a WAV of that length: {b:6.1f} s")
+        from pipeline import voice
+        speech = voice.speak(narration[: 8000], wpm=WORDS_PER_MINUTE)  # a voice to loop
+        sf.write(folder / "voice.wav", speech.samples, speech.sample_rate)
+        bed = ROOT / "assets" / "bed-tension.ogg"
+        graph = ("[1:a]aresample=44100,pan=stereo|c0=c0|c1=c0,asplit=2[voice][key];"
+                 "[0:a]aresample=44100[music];"
+                 "[music][key]sidechaincompress=threshold=0.02:ratio=8:attack=60:release=400"
+                 "[ducked];[ducked][voice]amix=inputs=2:duration=shortest,"
+                 "loudnorm=I=-16:TP=-1:LRA=11")
+        c = timed([ffmpeg, "-y", "-hide_banner", "-stream_loop", "-1", "-i", str(bed),
+                   "-stream_loop", "-1", "-i", str(folder / "voice.wav"), "-filter_complex",
+                   graph, "-t", f"{seconds:.2f}", "-ar", "44100", "-ac", "2", "-c:a",
+                   "libmp3lame", "-b:a", "128k", str(folder / "reference.mp3")])
+        print(f"(c) reference ffmpeg filtergraph (sidechaincompress, amix, loudnorm, "
+              f"libmp3lame): {c:6.1f} s")
+        print(f"a/b = {a / b:.2f}  (target ≤ 1.3)")
+        print(f"a/c = {a / c:.2f}  (target ≤ 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -110,3 +110,34 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
         click.echo("\n\n".join(plan_only(project, path) for path in scripts))
         return
     build_episodes(project, scripts, Options(force, takes_only), Progress(quiet=quiet))
+
+
+@main.command()
+@click.option("--base-url", help="Public URL the feed is served from (overrides show.yaml).")
+@click.option("--include-scheduled", is_flag=True,
+              help="Also publish episodes dated in the future.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("feed"), show_default=True, help="Where to write the feed and site.")
+@SHOW
+def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
+            show_file: Path | None) -> None:
+    """Write feed.xml, show notes, media and the site for every built episode."""
+    from .publish import publish as publish_feed
+
+    project = open_project(show_file=show_file)
+    if project.show is None:
+        raise PodforgeError("no show.yaml here or above: publishing needs the show's identity")
+    result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled)
+    click.echo(result.summary())
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (localhost only by default).")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("feed"))
+def serve(port: int, host: str, folder: Path) -> None:
+    """Preview the published feed and site, with HTTP Range support as podcast apps need."""
+    from .serve import serve as serve_folder
+
+    serve_folder(folder, host, port)

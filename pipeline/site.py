@@ -1,0 +1,321 @@
+"""The static site and the show notes: HTML made from the same Episode values as the feed.
+
+Pure functions from data to text. Every string that came from a script, a build report or
+show.yaml goes through html.escape exactly once, here, so a title with `<b>` or `]]>` in it
+shows as written everywhere. Pages link relatively and load nothing from elsewhere, so the
+published folder works from any host, or offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cache
+from html import escape as _escape
+from html import unescape
+from importlib.resources import files
+from string import Template
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
+
+from .model import Credit
+
+if TYPE_CHECKING:
+    from .publish import Episode
+    from .show import Show
+
+
+def escape(text: str) -> str:
+    """For text and double-quoted attributes alike (apostrophes stay readable)."""
+    return _escape(text, quote=False).replace('"', "&quot;")
+
+
+class Caption(NamedTuple):
+    """One timed line of the transcript (a tuple: a catalogue's transcripts hold 100,000s)."""
+
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None
+
+
+# ---------------------------------------------------------------- small shared formatting
+
+
+def hms(seconds: float) -> str:
+    """HH:MM:SS, as itunes:duration wants it."""
+    s = max(0, round(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def stamp(seconds: float) -> str:
+    """A timestamp as a listener reads it: 4:05, or 1:04:05 past the hour."""
+    return _clock(max(0, int(seconds)))
+
+
+@cache  # one entry per second of audio: every transcript line shows one
+def _clock(s: int) -> str:
+    h, m, sec = s // 3600, s % 3600 // 60, s % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def long_date(day: dt.date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def credits_by_role(credits: Iterable[Credit]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Role → the people in it, roles in the order the credits first name them."""
+    roles: dict[str, list[str]] = {}
+    for credit in credits:
+        name = f"{credit.name} ({credit.organization})" if credit.organization else credit.name
+        for role in credit.roles:
+            people = roles.setdefault(role, [])
+            if name not in people:
+                people.append(name)
+    return tuple((role, tuple(people)) for role, people in roles.items())
+
+
+def role_label(role: str) -> str:
+    return role[:1].upper() + role[1:]
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]'’”]")
+
+
+def linkify(text: str) -> str:
+    """Escaped text whose http(s) URLs are links."""
+    out, last = [], 0
+    for m in _URL.finditer(text):
+        url = escape(m.group())
+        out += [escape(text[last:m.start()]), f'<a href="{url}">{url}</a>']
+        last = m.end()
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- transcripts
+
+_TIME = r"((?:\d+:)?\d+:\d+[.,]\d+)"  # [hh:]mm:ss.ttt
+_CUE = re.compile(r"^[ \t]*" + _TIME + r"[ \t]+-->[ \t]+" + _TIME +
+                  r"[^\n]*\n((?:[ \t]*\S[^\n]*\n?)*)", re.M)
+_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
+_TAG = re.compile(r"</?[^>]*>")
+
+
+def _seconds(time: str) -> float:
+    """Seconds from a cue time, [hh:]mm:ss.ttt (or ss,ttt)."""
+    parts = time.replace(",", ".").split(":")
+    if len(parts) == 3:
+        return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
+    return int(parts[0]) * 60 + float(parts[1])
+
+
+def parse_vtt(text: str) -> tuple[Caption, ...]:
+    """The cues of a WebVTT file as plain text; voice tags (<v Name>) become the speaker.
+
+    One regular expression over the whole file, and one unescape of all the cues' text: a
+    catalogue's transcripts run to hundreds of thousands of cues.
+    """
+    text = text.replace("\r\n", "\n")
+    cues = _CUE.findall(text)
+    speakers, payloads = [], []
+    for _, _, payload in cues:
+        speaker = None
+        if "<" in payload:
+            voice = _VOICE.search(payload)
+            speaker = voice[1].strip() if voice else None
+            payload = _TAG.sub("", payload)
+        speakers.append(speaker)
+        payloads.append(payload)
+    if "&" in text:  # NUL separates the cues: no character reference can contain one
+        payloads = unescape("\0".join(payloads)).split("\0") if "\0" not in text \
+            else [unescape(p) for p in payloads]
+    captions, seconds = [], {}  # a cue usually ends where the next starts: convert once
+    for (start, end, _), payload, speaker in zip(cues, payloads, speakers):
+        body = " ".join(payload.split())
+        if body:
+            if start not in seconds:
+                seconds[start] = _seconds(start)
+            if end not in seconds:
+                seconds[end] = _seconds(end)
+            captions.append(Caption(seconds[start], seconds[end], body, speaker))
+    return tuple(captions)
+
+
+# ---------------------------------------------------------------- show notes (content:encoded)
+
+
+def show_notes(episode: Episode) -> str:
+    """The episode's notes as the HTML podcast apps show: summary, chapters, credits, sources.
+
+    Only the tags Apple documents for notes (p, ul, li, a), so every app renders them alike.
+    """
+    parts = [f"<p>{escape(p)}</p>" for p in _paragraphs(episode.metadata.summary)]
+    if episode.chapters:
+        parts.append("<p>Chapters</p><ul>" + "".join(
+            f"<li>{stamp(c.start)} {escape(c.title)}</li>" for c in episode.chapters) + "</ul>")
+    credits = credits_by_role(episode.credits)
+    if credits:
+        parts.append("<p>Credits</p><ul>" + "".join(
+            f"<li>{escape(role_label(role))}: {escape(', '.join(people))}</li>"
+            for role, people in credits) + "</ul>")
+    if episode.sources:
+        parts.append("<p>Sources and further reading</p><ul>" + "".join(
+            f"<li>{linkify(s)}</li>" for s in episode.sources) + "</ul>")
+    return "\n".join(parts)
+
+
+def _paragraphs(text: str | None) -> list[str]:
+    return [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+
+
+# ---------------------------------------------------------------- pages
+
+
+@cache
+def _text(name: str) -> str:
+    return files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+
+
+@cache
+def _template(name: str) -> tuple[str, ...]:
+    """A template, read and split at its $names once: (text, name, text, name, …, text).
+
+    Filling one is then a join, where string.Template would scan the text for every page.
+    """
+    source = _text(name)
+    parts, text, at = [], "", 0
+    for m in Template.pattern.finditer(source):
+        text += source[at:m.start()]
+        at = m.end()
+        if m["escaped"] is not None:
+            text += "$"
+        elif m["named"] or m["braced"]:
+            parts += [text, m["named"] or m["braced"]]
+            text = ""
+        else:
+            raise ValueError(f"templates/{name}: a $ that names nothing at {m.start()}")
+    return (*parts, text + source[at:])
+
+
+def _fill(name: str, **values: str) -> str:
+    """The template with each $name replaced by values[name] (KeyError if one is missing)."""
+    parts = list(_template(name))
+    parts[1::2] = [values[key] for key in parts[1::2]]
+    return "".join(parts)
+
+
+def _page(show: Show, title: str, feed_href: str, body: str, script: str = "",
+          key: str = "") -> str:
+    return _fill("base.html",
+                 stamp=f"\n<!-- podforge inputs {escape(key)} -->" if key else "",
+                 lang=escape(show.language), title=escape(title), show=escape(show.title),
+                 feed=escape(feed_href), body=body, script=script)
+
+
+def design() -> bytes:
+    """The code and templates that draw pages: a change to them must redraw every page."""
+    folder = files(__package__)
+    return b"".join(folder.joinpath(*part).read_bytes() for part in (
+        ("site.py",), ("templates", "base.html"), ("templates", "episode.html"),
+        ("templates", "player.js")))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{max(1, round(seconds / 60))} min"
+
+
+def _meta(episode: Episode) -> str:
+    bits = [long_date(episode.date), _minutes(episode.duration)]
+    m = episode.metadata
+    if m.season is not None and m.episode is not None:
+        bits.insert(0, f"Season {m.season}, episode {m.episode}")
+    elif m.episode is not None:
+        bits.insert(0, f"Episode {m.episode}")
+    return " · ".join(escape(b) for b in bits)
+
+
+def index_page(show: Show, episodes: Sequence[Episode], feed_url: str,
+               cover: str | None) -> str:
+    """The show's front page: every published episode, newest first, and the feed."""
+    items = "\n".join(
+        f'<li><h3><a href="{escape(e.slug)}/index.html">{escape(e.title)}</a></h3>'
+        f'<p class="meta">{_meta(e)}</p>'
+        + (f"<p>{escape(e.metadata.summary)}</p>" if e.metadata.summary else "") + "</li>"
+        for e in episodes)
+    byline = " · ".join(escape(b) for b in (f"Hosted by {show.host}", show.network) if b)
+    body = _fill(
+        "index.html",
+        cover=f'<img src="{escape(cover)}" alt="" width="144" height="144">' if cover else "",
+        show=escape(show.title), byline=byline, description=escape(show.description),
+        feed_url=escape(feed_url),
+        episodes=f'<ol class="episodes">\n{items}\n</ol>' if items else "<p>No episodes yet.</p>")
+    return _page(show, show.title, "feed.xml", body)
+
+
+def _seek(start: float, end: float) -> str:
+    return (f'<button type="button" class="seek" data-start="{start:g}" data-end="{end:g}">'
+            f"{stamp(start)}</button>")
+
+
+def _transcript(captions: Sequence[Caption]) -> str:
+    """A line for each cue, its time a button that seeks the player; speakers where they change.
+
+    The hot loop of a publish (hundreds of thousands of cues in a catalogue), so the cues'
+    text is escaped in one call and each time is formatted once.
+    """
+    texts = escape("\n".join([c[2] for c in captions])).split("\n")
+    if len(texts) != len(captions):  # a caption's own text has a line break
+        texts = [escape(c[2]) for c in captions]
+    lines, speaker, marks = [], None, {}  # marks: time → its data-start/-end text
+    for (start, end, _, who), text in zip(captions, texts):
+        if (a := marks.get(start)) is None:
+            a = marks[start] = f"{start:g}"
+        if (z := marks.get(end)) is None:
+            z = marks[end] = f"{end:g}"
+        if who and who != speaker:
+            text = f'<span class="who">{escape(who)}</span>{text}'
+            speaker = who
+        lines.append(f'<p><button type="button" class="seek" data-start="{a}" data-end="{z}">'
+                     f"{_clock(int(start)) if start > 0 else '0:00'}</button> {text}</p>")
+    return "\n".join(lines)
+
+
+def episode_page(show: Show, episode: Episode, captions: Sequence[Caption] = (),
+                 key: str = "") -> str:
+    """One episode: player, chapters and transcript that seek it, credits, notes, sources.
+
+    `key` (a digest of the page's inputs) is recorded in it as a comment, so the publisher
+    can tell a page is current without drawing it again.
+    """
+    ends = [c.start for c in episode.chapters[1:]] + [episode.duration]
+    chapters = "".join(f"<li>{_seek(c.start, end)} {escape(c.title)}</li>"
+                       for c, end in zip(episode.chapters, ends))
+    lines = _transcript(captions) if captions else ""
+    credits = "".join(f"<dt>{escape(role_label(role))}</dt><dd>{escape(', '.join(people))}</dd>"
+                      for role, people in credits_by_role(episode.credits))
+    sources = "".join(f"<li>{linkify(s)}</li>" for s in episode.sources)
+    notes = "".join(f"<p>{escape(p)}</p>" for p in _paragraphs(episode.metadata.summary))
+    files_ = [(episode.audio.name, "MP3")] + [
+        (path.name, label) for path, label in ((episode.chapters_file, "Chapters (JSON)"),
+                                               (episode.transcript_vtt, "Transcript (WebVTT)"),
+                                               (episode.transcript_srt, "Transcript (SRT)"))
+        if path is not None]
+    body = _fill(
+        "episode.html", show=escape(show.title), title=escape(episode.title), meta=_meta(episode),
+        audio=escape(episode.audio.name),
+        notes=_section("Show notes", notes, "notes"),
+        chapters=_section("Chapters", chapters and f'<ol class="chapters">{chapters}</ol>',
+                          "chapters"),
+        transcript=_section("Transcript", lines and f'<div class="transcript">{lines}</div>',
+                            "transcript"),
+        credits=_section("Credits", credits and f'<dl class="credits">{credits}</dl>', "credits"),
+        sources=_section("Sources and further reading", sources and f"<ul>{sources}</ul>",
+                         "sources"),
+        files="\n".join(f'<li><a href="{escape(name)}">{escape(label)}</a></li>'
+                        for name, label in files_))
+    script = f"<script>\n{_text('player.js')}</script>"
+    return _page(show, f"{episode.title} · {show.title}", "../feed.xml", body, script, key)
+
+
+def _section(heading: str, html: str, anchor: str) -> str:
+    return f'<section id="{anchor}">\n<h2>{heading}</h2>\n{html}\n</section>' if html else ""

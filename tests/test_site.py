@@ -1,0 +1,223 @@
+"""The static site: what the pages hold, that they are well-formed HTML5, and, in a headless
+Chromium served by our own preview server, that they load cleanly and their chapters seek.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from pipeline.publish import cover_art, publish_scripts
+from pipeline.serve import make_server
+from pipeline.site import Caption, parse_vtt
+
+from conftest import shared
+from publish_fixtures import (CHAPTERS, CUES, NOW, TRICKY_NAME, TRICKY_TITLE, make_catalogue,
+                              make_show, mp3)
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """A published folder: two episodes with real MP3s, their pages and the index."""
+    root = tmp_path_factory.mktemp("site")
+    audio = mp3(root / "sine.mp3").read_bytes()
+    (root / "cover.png").write_bytes(cover_art("The Daybook"))
+    scripts = make_catalogue(root, audio)
+    result = publish_scripts(make_show(root, artwork="cover.png"), root, scripts, now=NOW)
+    return result.feed.parent
+
+
+class Structure(HTMLParser):
+    """Well-formedness as HTML5 sees it: every non-void element closed, in order; ids unique."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.problems, self.ids, self.text = [], [], set(), []
+        self.resources, self.doctype = [], None
+
+    def handle_decl(self, decl):
+        self.doctype = decl
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            if attrs["id"] in self.ids:
+                self.problems.append(f"duplicate id {attrs['id']}")
+            self.ids.add(attrs["id"])
+        if tag in ("img", "audio", "script", "source") and attrs.get("src"):
+            self.resources.append(attrs["src"])
+        if tag == "link":
+            self.resources.append(attrs.get("href", ""))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def check(page: Path) -> Structure:
+    html = page.read_text(encoding="utf-8")
+    parsed = Structure()
+    parsed.feed(html)
+    parsed.close()
+    assert parsed.doctype == "DOCTYPE html"
+    assert parsed.problems == [] and parsed.stack == []
+    assert '<html lang="en">' in html and '<meta charset="utf-8">' in html
+    assert '<link rel="icon" href="data:,">' in html  # no favicon request, no 404 in the console
+    assert all(not r.startswith(("http:", "https:", "//")) for r in parsed.resources)  # offline
+    return parsed
+
+
+def test_index_lists_episodes_newest_first_with_the_feed(site):
+    page = check(site / "index.html")
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert html.index("tricky-title/index.html") < html.index("great-molasses-flood/index.html")
+    assert "future-episode" not in html and "a-draft" not in html
+    assert 'href="feed.xml"' in html and "https://podcast.example.org/daybook/feed.xml" in html
+    assert TRICKY_TITLE in "".join(page.text)  # escaped in the markup, intact as text
+    assert '<img src="cover-' in html
+
+
+def test_episode_page_has_player_chapters_transcript_credits_notes_sources(site):
+    page = check(site / "great-molasses-flood" / "index.html")
+    html = (site / "great-molasses-flood" / "index.html").read_text(encoding="utf-8")
+    text = " ".join(" ".join(page.text).split())
+    assert '<audio id="player" controls preload="metadata" src="episode.mp3">' in html
+    for title, start in CHAPTERS:
+        assert f'data-start="{start:g}"' in html and title in text
+    for _, _, line in CUES:
+        assert line in text
+    assert "Audio editor Ana Ruiz (Lantern Hill Audio)" in text
+    assert "Composer Zoë Ørsted-Łukasz" in text
+    assert "A tank of molasses bursts on Boston's waterfront." in text  # show notes
+    assert "Deborah Kops, The Great Molasses Flood (2012)" in text  # sources.txt
+    assert '<a href="https://example.org/dark-tide">' in html
+    assert 'href="../feed.xml"' in html and 'href="transcript.vtt"' in html
+    assert "<script>" in html and "currentTime" in html
+
+
+def test_markup_in_data_stays_text_on_pages(site):
+    page = check(site / "tricky-title" / "index.html")
+    text = "".join(page.text)
+    assert TRICKY_TITLE in text and TRICKY_NAME in text
+    assert "<script>alert(1)</script>" in text  # shown, not run
+
+
+def test_vtt_cues_and_voices(tmp_path):
+    captions = parse_vtt("WEBVTT\n\nNOTE a comment\n\nintro\n00:01.500 --> 00:00:03.000 "
+                         "align:start\n<v Nora>Hello &amp; <i>welcome</i>\nback\n\n"
+                         "00:00:03.000 --> 00:00:04.000\n<v.loud Ann>Hi\n")
+    assert captions == (Caption(1.5, 3.0, "Hello & welcome back", "Nora"),
+                        Caption(3.0, 4.0, "Hi", "Ann"))
+    reference = parse_vtt(shared("reference/transcripts/podcastindex-example.vtt")
+                          .read_text(encoding="utf-8"))
+    assert reference[0].speaker == "Sarah" and reference[0].start == 0.0
+    assert "Q&A" in reference[2].text
+
+
+def test_vtt_entities_and_times_stay_within_their_cue():
+    """All cues' text is unescaped in one call: a reference must not reach into the next cue."""
+    captions = parse_vtt("WEBVTT\r\n\r\n01:02:03,250 --> 01:02:04.500\r\nFish &amp\r\n\r\n"
+                         "00:01.000 --> 00:02.000\n&no\n\n"
+                         "00:02.000 --> 00:03.000\nt; &lt;b&gt; x&nbsp;y\n")
+    assert captions == (Caption(3723.25, 3724.5, "Fish &"), Caption(1.0, 2.0, "&no"),
+                        Caption(2.0, 3.0, "t; <b> x y"))
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+def _browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") \
+        or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("headless browser test needs chromium and chromedriver on PATH "
+                    "(Debian: apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--mute-audio",
+                 "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    server = make_server(site, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _wait(condition, timeout: float = 10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    return condition()
+
+
+def severe(driver) -> list[dict]:
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_pages_load_without_console_errors(browser, served):
+    for path in ("/index.html", "/great-molasses-flood/index.html", "/tricky-title/index.html"):
+        browser.get(served + path)
+        _wait(lambda: browser.execute_script("return document.readyState") == "complete")
+        assert severe(browser) == [], path
+    assert browser.title.startswith(TRICKY_TITLE)
+
+
+def test_clicking_a_chapter_seeks_the_player(browser, served):
+    from selenium.webdriver.common.by import By
+
+    browser.get(served + "/great-molasses-flood/index.html")
+    ready = _wait(lambda: browser.execute_script(
+        "return document.getElementById('player').readyState >= 1"))
+    assert ready, "the audio never loaded its metadata (is the server honouring ranges?)"
+    assert browser.execute_script("return document.getElementById('player').duration") == \
+        pytest.approx(6.0, abs=0.2)
+    second = browser.find_elements(By.CSS_SELECTOR, "ol.chapters button.seek")[1]
+    second.click()
+    start = CHAPTERS[1][1]
+    now = _wait(lambda: browser.execute_script(
+        "var a = document.getElementById('player'); return a.seeking ? 0 : a.currentTime"))
+    assert start <= now < start + 1.5
+    cue = browser.find_elements(By.CSS_SELECTOR, ".transcript button.seek")[2]
+    cue.click()
+    now = _wait(lambda: browser.execute_script(
+        "var a = document.getElementById('player'); "
+        "return a.seeking || a.currentTime < 4.4 ? 0 : a.currentTime"))
+    assert CUES[2][0] <= now <= 6.0
+    assert severe(browser) == []

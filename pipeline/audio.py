@@ -321,6 +321,33 @@ def true_peak_dbtp(samples: np.ndarray, rate: int, floor_dbtp: float = -np.inf) 
     return _db(max(peak, float(_window_peaks(np.concatenate([edge, x, edge]), floor).max())))
 
 
+class TruePeakMeter:
+    """true_peak_dbtp of a stream fed block by block: windows across a block edge see both sides
+    (measuring each block alone would invent an edge at every block, and overshoot there)."""
+
+    def __init__(self, rate: int, channels: int):
+        self.rate = rate
+        self._tail = np.zeros((_TAPS - 1, channels), np.float32)  # the stream starts in silence
+        self._peak = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32).reshape(len(block), -1)
+        if not len(block):
+            return
+        x = np.concatenate([self._tail, block])
+        self._tail = x[-(_TAPS - 1):]
+        self._peak = max(self._peak, float(_frame_peaks(block).max()))
+        if self.rate < _OVERSAMPLED_RATE and self._peak > 0:
+            self._peak = max(self._peak, float(_window_peaks(x, self._peak).max()))
+
+    @property
+    def dbtp(self) -> float:
+        """The peak so far, with the stream ending in silence."""
+        end = np.concatenate([self._tail, np.zeros_like(self._tail)])
+        last = float(_window_peaks(end, self._peak).max()) if self._peak > 0 else 0.0
+        return _db(max(self._peak, last))
+
+
 def _frame_peaks(x: np.ndarray) -> np.ndarray:
     """max |x| across channels, frame by frame (numpy reduces a short last axis slowly)."""
     peak = np.abs(x[:, 0])
@@ -365,17 +392,20 @@ def _window_peaks(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
 
 
 def _sliding(v: np.ndarray, width: int, pick: np.ufunc) -> np.ndarray:
-    """pick (np.maximum or np.minimum) over every `width` run of v, in O(len(v)) (van Herk)."""
+    """pick (np.maximum or np.minimum) over every `width` run of v.
+
+    By doubling: after k passes m[i] covers v[i:i + 2**k], and two overlapping such runs cover
+    any width below 2**(k+1). log2(width) contiguous passes beat van Herk's accumulate, which
+    numpy runs slowly along short axes.
+    """
     n = len(v) - width + 1
     if n <= 0:
         return v[:0]
-    pad = -len(v) % width
-    fill = -np.inf if pick is np.maximum else np.inf
-    # Blocks as columns: accumulating down axis 0 runs across all blocks at once.
-    blocks = np.concatenate([v, np.full(pad, fill, v.dtype)]).reshape(-1, width).T
-    ahead = pick.accumulate(blocks, axis=0).T.ravel()  # from each block's start
-    behind = pick.accumulate(blocks[::-1], axis=0)[::-1].T.ravel()  # to each block's end
-    return pick(behind[:n], ahead[width - 1:width - 1 + n])
+    m, span = v, 1
+    while span * 2 <= width:
+        m = pick(m[:-span], m[span:])
+        span *= 2
+    return pick(m[:n], m[width - span:width - span + n])
 
 
 # ---------------------------------------------------------------------------------------------

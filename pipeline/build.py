@@ -12,18 +12,19 @@ import multiprocessing
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import audio, narrate as narration_stage
 from .encode import find_ffmpeg
 from .errors import PodforgeError
 from .manifest import Asset
-from .model import Cue, Narration, Script, Segment
-from .plan import check_cues, check_sound, describe, estimate, plan
+from .model import Cue, Narration, Script, Segment, Span
+from .plan import check_cues, check_sound, describe, estimate, place, plan, sequence
 from .progress import Progress
 from .project import Project, episode_slug
-from .render import AssetBank, load_span, master, render_span, save_json
+from .show import SoundDesign
+from .render import AssetBank, Rendered, load_span, master, render_span, save_json
 from .tags import write_tags
 from .transcript import Line, chapters_json, split_long, srt, vtt
 
@@ -142,34 +143,28 @@ def build_episode(project: Project, script_path: Path, options: Options,
         raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
                             "but its file is missing; run `python assets/synth.py`")
 
-    # 1. Narration, per segment: cached, else spoken or converted, on every core.
-    progress.stage(slug, "narration")
-    spoken, narration_keys, jobs = {}, {}, []
-    for segment in script.segments:
-        take = takes[segment.slug]
-        key = _key(RENDER_VERSION, "narration", _segment_key(segment), asdict(sound.voice), rate,
-                   hashes(take) if take else None)
-        stem = cache / f"narration-{key}"
-        narration_keys[segment.slug] = key
-        found = None if options.force else narration_stage.load(segment, stem)
-        if found:
-            spoken[segment.slug] = found
-        else:
-            jobs.append((segment, take, rate, sound.voice, stem))
-    for done, warnings in _in_parallel(_narrate, jobs, progress.update):
-        spoken[done.narration.slug] = done
-        for message in warnings:
+    # 1. Each segment on its own: narration (take or draft voice), its span, its mix. Each is
+    #    cached by content; what is missing is made on every core at once.
+    progress.stage(slug, "narrate and mix")
+    context = _Context(cache, sound, assets, asset_hash, options.force)
+    last = len(script.segments) - 1
+    todo = [(segment, takes[segment.slug], _key(
+        RENDER_VERSION, "narration", _segment_key(segment), asdict(sound.voice), rate,
+        hashes(takes[segment.slug]) if takes[segment.slug] else None), i == last, context)
+        for i, segment in enumerate(script.segments)]
+    pieces = {i: None if options.force else _segment(*job, cached_only=True)
+              for i, job in enumerate(todo)}
+    missing = sorted((i for i, piece in pieces.items() if piece is None),
+                     key=lambda i: -script.segments[i].words)  # longest first: balanced cores
+    for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
+                                               progress.update)):
+        pieces[i] = piece
+        for message in piece.warnings:
             progress.note(f"warning: {message}")
-
-    # 2. The plan, and each span's render.
-    timeline = plan(script, sound, assets, {k: v.narration for k, v in spoken.items()})
-    # A span's audio does not depend on where it starts: editing one act re-renders that act.
-    span_keys = [_key(RENDER_VERSION, "span", repr(replace(span, start=0.0)),
-                      narration_keys[span.slug],
-                      asdict(sound.ducking), rate, channels,
-                      sorted({asset_hash[c.source[6:]] for c in span.clips
-                              if c.source.startswith("asset:")}))
-                 for span in timeline.spans]
+    pieces = [pieces[i] for i in range(len(todo))]
+    timeline = sequence([p.span for p in pieces], sound)
+    spoken = {p.span.slug: p.spoken for p in pieces}
+    span_keys = [p.key for p in pieces]
     chapters = [(span.label, round(span.start * 1000)) for span in timeline.spans]
     total_ms = round(timeline.duration * 1000)
     meta = script.metadata
@@ -188,22 +183,9 @@ def build_episode(project: Project, script_path: Path, options: Options,
         progress.note(f"{slug}: up to date")
         return Built(slug, folder, previous, fresh=False)
 
-    bank = AssetBank(assets, rate, channels)
-    progress.stage(slug, "mix")
-    rendered: dict[int, object] = {}
-    jobs = []
-    for i, (span, key) in enumerate(zip(timeline.spans, span_keys)):
-        stem = cache / f"span-{key}"
-        found = None if options.force else load_span(stem, round(span.duration * rate))
-        if found:
-            rendered[i] = found
-        else:
-            jobs.append((i, span, spoken[span.slug], bank, sound.ducking, rate, channels, stem))
-    for i, done in _in_parallel(_render, jobs, progress.update):
-        rendered[i] = done
-    rendered = [rendered[i] for i in range(len(timeline.spans))]
+    rendered = [p.rendered for p in pieces]
 
-    # 3. Master and encode; tags go into the temporary file before it takes the final name.
+    # 2. Master and encode; tags go into the temporary file before it takes the final name.
     folder.mkdir(parents=True, exist_ok=True)
     ends = [ms for _, ms in chapters[1:]] + [total_ms]
     chap_frames = [(f"chp{i}", title, start, end)
@@ -219,7 +201,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
                       sound.loudness.true_peak_dbtp, folder / mp3_name, out.bitrate_kbps,
                       find_ffmpeg(), tag, tick=progress.update)
 
-    # 4. The companions: chapters, transcripts, report (last: it marks the build complete).
+    # 3. The companions: chapters, transcripts, report (last: it marks the build complete).
     lines = [Line(span.start + span.voice_start + a, span.start + span.voice_start + b, text,
                   show.host)
              for span in timeline.spans for a, b, text in spoken[span.slug].sentences]
@@ -251,21 +233,61 @@ def build_episode(project: Project, script_path: Path, options: Options,
     return Built(slug, folder, report, fresh=True)
 
 
-def _narrate(segment, take, rate, settings, stem):
+@dataclass(frozen=True)
+class _Context:
+    cache: Path
+    sound: SoundDesign
+    assets: dict[str, Asset]
+    asset_hash: dict[str, str]
+    force: bool
+
+
+@dataclass(frozen=True)
+class _Piece:
+    spoken: narration_stage.Spoken
+    span: Span
+    key: str
+    rendered: Rendered
+    warnings: tuple[str, ...]
+
+
+def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool,
+             ctx: _Context, cached_only: bool = False) -> _Piece | None:
+    """One segment from text to mixed audio; with cached_only, None unless all of it is cached."""
+    out = ctx.sound.output
+    rate, channels = out.sample_rate, out.channels
+    stem = ctx.cache / f"narration-{narration_key}"
     warnings: list[str] = []
-    return narration_stage.narrate(segment, take, rate, settings, stem, warnings.append), warnings
-
-
-def _render(i, *args):
-    return i, render_span(*args)
+    spoken = None if ctx.force else narration_stage.load(segment, stem)
+    if spoken is None:
+        if cached_only:
+            return None
+        spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
+                                         warnings.append)
+    span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
+    # A span's audio does not depend on where it starts: editing one act re-renders that act.
+    key = _key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
+               rate, channels, sorted({ctx.asset_hash[c.source[6:]] for c in span.clips
+                                       if c.source.startswith("asset:")}))
+    span_stem = ctx.cache / f"span-{key}"
+    rendered = None if ctx.force else load_span(span_stem, round(span.duration * rate))
+    if rendered is None:
+        if cached_only:
+            return None
+        rendered = render_span(span, spoken, AssetBank(ctx.assets, rate, channels),
+                               ctx.sound.ducking, rate, channels, span_stem)
+    return _Piece(spoken, span, key, rendered, tuple(warnings))
 
 
 def _in_parallel(fn, jobs: list[tuple], tick) -> list:
     """Independent jobs on every core: narration and mixing are CPU-bound and share nothing.
 
-    Workers are forked, so they start in milliseconds with podforge already imported.
+    Workers are forked, so they start in milliseconds with podforge already imported. Twice as
+    many workers as cores: an episode's few big acts then share the cores evenly instead of
+    one core idling while another finishes the last act.
     """
-    workers = min(len(jobs), os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    workers = min(len(jobs), 2 * cores) if cores > 1 else 1
     if workers < 2:
         results = []
         for n, job in enumerate(jobs, start=1):

@@ -8,6 +8,7 @@ loudness meter's blocks then never straddle two segments, so per-segment measure
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .errors import PodforgeError
 from .manifest import Asset
@@ -77,53 +78,65 @@ def estimate(segment: Segment, words_per_minute: float) -> Narration:
 
 def plan(script: Script, sound: SoundDesign, assets: dict[str, Asset],
          narrations: dict[str, Narration]) -> Timeline:
-    """Place every segment and its clips; each span ends with the show's gap of silence."""
-    spans, t = [], 0.0
+    """Place every segment and its clips, one after the other."""
     last = len(script.segments) - 1
-    for i, segment in enumerate(script.segments):
-        narration = narrations[segment.slug]
-        clips, lead = [], 0.0
-        music = music_for(segment, sound)
-        if segment.kind == "act" and sound.stinger:
-            stinger = assets[sound.stinger.asset]
-            clips.append(_clip(sound.stinger, stinger, 0.0, stinger.seconds, "stinger"))
-            lead = sound.stinger.lead or min(stinger.seconds * 0.6, 2.0)
-        if music:
-            lead = max(lead, music.lead)
-        voice_end = lead + narration.seconds
-        body = voice_end + (music.tail if music else 0.0)
-        clips.append(Clip(f"voice:{segment.slug}", lead, narration.seconds, role="voice"))
-        bed_end = body
-        for cue, at in narration.cue_times:
-            start = lead + at
-            if cue.kind == "sfx":
-                asset = assets[cue.name]
-                clips.append(Clip(f"asset:{cue.name}", start, asset.seconds, role="sfx"))
-            elif cue.kind in ("music", "bed"):
-                asset = assets[cue.name]
-                length = body - start if cue.kind == "bed" or asset.loop else \
-                    min(asset.seconds, body - start)
-                clips.append(Clip(f"asset:{cue.name}", start, max(length, 0.0),
-                                  fade_in=0.5, fade_out=min(CUE_FADE, length / 2),
-                                  loop=asset.loop or cue.kind == "bed", ducked=True,
-                                  role=cue.kind))
-                if cue.kind == "bed":
-                    bed_end = min(bed_end, start + CUE_FADE)  # the new bed takes over
-        if music:
-            asset = assets[music.asset]
-            start = 0.0 if segment.kind != "act" or not sound.stinger else min(lead, 1.0)
-            length = bed_end - start
-            if not asset.loop:
-                length = min(length, asset.seconds)
-            role = {"intro": "theme", "credits": "outro"}.get(segment.kind, "bed")
-            clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
-        gap = 0.0 if i == last else sound.gap_seconds
-        duration = math.ceil(round((body + gap) / GRID, 6)) * GRID
-        spans.append(Span(segment.slug, segment.kind, segment.number, segment.label, round(t, 3),
-                          round(duration, 3), lead, narration.voice,
-                          tuple(sorted(clips, key=lambda c: c.start))))
-        t += duration
-    return Timeline(tuple(spans), sound.output.sample_rate, sound.output.channels)
+    return sequence([place(segment, narrations[segment.slug], sound, assets, last=i == last)
+                     for i, segment in enumerate(script.segments)], sound)
+
+
+def sequence(spans: list[Span], sound: SoundDesign) -> Timeline:
+    """Spans placed end to end: the episode's Timeline."""
+    placed, t = [], 0.0
+    for span in spans:
+        placed.append(replace(span, start=round(t, 3)))
+        t += span.duration
+    return Timeline(tuple(placed), sound.output.sample_rate, sound.output.channels)
+
+
+def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: dict[str, Asset],
+          last: bool) -> Span:
+    """One segment's span, starting at 0: its clips depend on nothing outside it, so each span
+    can be planned, rendered and cached on its own. It ends with the show's gap of silence."""
+    clips, lead = [], 0.0
+    music = music_for(segment, sound)
+    if segment.kind == "act" and sound.stinger:
+        stinger = assets[sound.stinger.asset]
+        clips.append(_clip(sound.stinger, stinger, 0.0, stinger.seconds, "stinger"))
+        lead = sound.stinger.lead or min(stinger.seconds * 0.6, 2.0)
+    if music:
+        lead = max(lead, music.lead)
+    voice_end = lead + narration.seconds
+    body = voice_end + (music.tail if music else 0.0)
+    clips.append(Clip(f"voice:{segment.slug}", lead, narration.seconds, role="voice"))
+    bed_end = body
+    for cue, at in narration.cue_times:
+        start = lead + at
+        if cue.kind == "sfx":
+            asset = assets[cue.name]
+            clips.append(Clip(f"asset:{cue.name}", start, asset.seconds, role="sfx"))
+        elif cue.kind in ("music", "bed"):
+            asset = assets[cue.name]
+            length = body - start if cue.kind == "bed" or asset.loop else \
+                min(asset.seconds, body - start)
+            clips.append(Clip(f"asset:{cue.name}", start, max(length, 0.0),
+                              fade_in=0.5, fade_out=min(CUE_FADE, length / 2),
+                              loop=asset.loop or cue.kind == "bed", ducked=True,
+                              role=cue.kind))
+            if cue.kind == "bed":
+                bed_end = min(bed_end, start + CUE_FADE)  # the new bed takes over
+    if music:
+        asset = assets[music.asset]
+        start = 0.0 if segment.kind != "act" or not sound.stinger else min(lead, 1.0)
+        length = bed_end - start
+        if not asset.loop:
+            length = min(length, asset.seconds)
+        role = {"intro": "theme", "credits": "outro"}.get(segment.kind, "bed")
+        clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
+    gap = 0.0 if last else sound.gap_seconds
+    duration = math.ceil(round((body + gap) / GRID, 6)) * GRID
+    return Span(segment.slug, segment.kind, segment.number, segment.label, 0.0,
+                round(duration, 3), lead, narration.voice,
+                tuple(sorted(clips, key=lambda c: c.start)))
 
 
 def _clip(music: Music, asset: Asset, start: float, length: float, role: str,

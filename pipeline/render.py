@@ -110,23 +110,45 @@ def _mix(out: np.ndarray, w0: int, clip: Clip, span: Span, narration, bank: Asse
         return
     source = bank[clip.source.removeprefix("asset:")]
     if clip.loop:
-        index = (offset + np.arange(b - a)) % len(source)
-        piece = source[index]
+        piece = _looped(source, offset, b - a)
     else:
         piece = source[offset:offset + (b - a)]
         if not len(piece):
             return
         b = a + len(piece)
-    gain = np.full(b - a, 10 ** (clip.gain_db / 20), np.float32)
-    t = (np.arange(a, b) - c0) / rate  # seconds into the clip
-    if clip.fade_in > 0:
-        gain *= np.clip(t / clip.fade_in, 0, 1).astype(np.float32)
-    if clip.fade_out > 0:
-        gain *= np.clip((clip.duration - t) / clip.fade_out, 0, 1).astype(np.float32)
+    piece = piece * np.float32(10 ** (clip.gain_db / 20))  # a copy: the envelopes work in place
+    _ramp(piece, a - c0, round(clip.fade_in * rate), rising=True)
+    _ramp(piece, c1 - b, round(clip.fade_out * rate), rising=False)
     if clip.ducked:
-        hops = np.arange(a, b) / (rate * HOP)
-        gain *= np.interp(hops, np.arange(len(duck)), duck).astype(np.float32)
-    out[a - w0:b - w0] += piece * gain[:, None]
+        hops = np.arange(a, b, dtype=np.float64) / (rate * HOP)
+        piece *= np.interp(hops, np.arange(len(duck)), duck).astype(np.float32)[:, None]
+    out[a - w0:b - w0] += piece
+
+
+def _looped(source: np.ndarray, offset: int, n: int) -> np.ndarray:
+    """n frames of `source` played round and round from `offset`, by slices (no gather)."""
+    parts, at = [], offset % len(source)
+    while n > 0:
+        take = min(n, len(source) - at)
+        parts.append(source[at:at + take])
+        n, at = n - take, 0
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _ramp(piece: np.ndarray, distance: int, length: int, rising: bool) -> None:
+    """A linear fade over `length` frames, applied where it overlaps this slice.
+
+    `distance` is how far the slice's near edge is from the clip's edge the fade belongs to:
+    frames from the clip's start (a fade in) or to its end (a fade out).
+    """
+    if length <= 0 or distance >= length:
+        return
+    n = min(len(piece), length - distance)
+    ramp = (distance + np.arange(n, dtype=np.float32)) / np.float32(length)
+    if rising:
+        piece[:n] *= ramp[:, None]
+    else:
+        piece[len(piece) - n:] *= ramp[::-1, None]
 
 
 def read_spans(spans: list[Rendered], channels: int, window: int = WINDOW) -> Iterator[np.ndarray]:
@@ -153,23 +175,23 @@ def master(spans: list[Rendered], rate: int, channels: int, target_lufs: float,
     gain_db = target_lufs - measured if np.isfinite(measured) else 0.0
     gain = np.float32(10 ** (gain_db / 20))
     limiter = audio.Limiter(rate, channels, ceiling_dbtp)
-    meter = audio.LoudnessMeter(rate, channels)
+    meter, peak = audio.LoudnessMeter(rate, channels), audio.TruePeakMeter(rate, channels)
     total = sum(s.frames for s in spans) or 1
-    peak, done = -np.inf, 0
+    done = 0
     with Mp3Writer(mp3, rate, channels, bitrate, ffmpeg=ffmpeg,
                    before_commit=before_commit) as writer:
         for block in read_spans(spans, channels):
             out = limiter.process(block * gain)
-            if len(out):
-                peak = max(peak, audio.true_peak_dbtp(out, rate, floor_dbtp=peak))
+            peak.add(out)
             meter.add(out)
             writer.write(out)
             done += len(block)
             tick(done / total)
         out = limiter.flush()
+        peak.add(out)
         meter.add(out)
         writer.write(out)
-    return Mastered(round(meter.integrated, 2), round(peak, 2), round(gain_db, 2),
+    return Mastered(round(meter.integrated, 2), round(peak.dbtp, 2), round(gain_db, 2),
                     round(total / rate, 3))
 
 

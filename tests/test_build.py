@@ -236,7 +236,7 @@ def test_plan_prints_the_timeline_without_audio(tmp_path: Path, monkeypatch):
 def test_progress_is_plain_lines_off_a_terminal_and_silent_when_quiet(tmp_path: Path):
     make_show(tmp_path)
     loud = podforge(tmp_path, "build")
-    assert "test-event: narration" in loud.output and "\r" not in loud.output
+    assert "test-event: narrate and mix" in loud.output and "\r" not in loud.output
     quiet = podforge(tmp_path, "build", "--force", "--quiet")
     assert quiet.exit_code == 0 and quiet.output == ""
 

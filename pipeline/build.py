@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import audio, narrate as narration_stage
+from .artwork import cover_art
 from .encode import find_ffmpeg
 from .errors import PodforgeError
 from .manifest import Asset
@@ -314,7 +315,7 @@ def _cover(project: Project) -> tuple[bytes | None, str]:
         except OSError:
             raise PodforgeError(f"{path}: artwork named in show.yaml cannot be read") from None
         return data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
-    return None, "image/png"
+    return cover_art(show.title, 600), "image/png"  # the publish stage draws the same, larger
 
 
 def _read_report(path: Path) -> dict:

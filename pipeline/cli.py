@@ -16,8 +16,6 @@ import click
 from . import __version__
 from .errors import PodforgeError
 from .outline import outline as outline_of, render as render_outline
-from .build import Options, build as build_episodes, plan_only
-from .progress import Progress
 from .project import check_scripts, open_project, script_paths
 from .scaffold import create_episode
 from .validate import summary
@@ -104,6 +102,9 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
           paths: tuple[Path, ...]) -> None:
     """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
+    from .build import Options, build as build_episodes, plan_only  # audio stack: load on use
+    from .progress import Progress
+
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
     if show_plan:

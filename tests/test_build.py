@@ -109,6 +109,8 @@ def test_mp3_format_tags_and_chapters_match_chapters_json(built):
     assert str(tags["TIT2"]) == "The Test Event" and str(tags["TALB"]) == "Test Show"
     assert str(tags["TCON"]) == "Podcast" and str(tags["TDRC"]) == "2026-01-15"
     assert str(tags["TPE1"]) == "Ann Host" and tags.getall("COMM")
+    (cover,) = tags.getall("APIC")  # the show has no artwork: podforge draws one
+    assert cover.mime == "image/png" and cover.data.startswith(b"\x89PNG")
     chapters = json.loads((out / "chapters.json").read_text())
     assert chapters["version"] == "1.2.0"
     from_id3 = [(title, start) for title, start, _ in read_chapters(mp3)]

@@ -26,7 +26,8 @@ import pipeline.publish
 from pipeline.errors import PublishError
 from pipeline.model import Metadata
 from pipeline.podcast_ns import NAMESPACE, feed_guid
-from pipeline.publish import (check_artwork, cover_art, image_size, publish, publish_scripts,
+from pipeline.artwork import check_artwork, cover_art, image_size
+from pipeline.publish import (publish, publish_scripts,
                               public_urls)
 from pipeline.taxonomy import group_of
 

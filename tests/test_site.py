@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.publish import cover_art, publish_scripts
+from pipeline.artwork import cover_art
+from pipeline.publish import publish_scripts
 from pipeline.serve import make_server
 from pipeline.site import Caption, parse_vtt
 

@@ -252,3 +252,16 @@ def test_the_terminal_gets_a_bar():
     progress.update(0.5)
     progress.close()
     assert "[###############---------------]  50%" in stream.getvalue()
+
+
+def test_a_mono_show_at_minus_19_lufs(tmp_path: Path):
+    make_show(tmp_path)
+    show = tmp_path / "show.yaml"
+    show.write_text(show.read_text() + "  loudness: {integrated_lufs: -19, true_peak_dbtp: -2}\n"
+                    "  output: {bitrate_kbps: 64, sample_rate: 44100, channels: 1}\n")
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+    report = json.loads((tmp_path / "build" / "test-event" / "report.json").read_text())
+    assert abs(report["integrated_lufs"] - -19.0) <= 0.5 and report["true_peak_dbtp"] <= -2.0
+    from mutagen.mp3 import MP3
+    info = MP3(tmp_path / "build" / "test-event" / "test-event.mp3").info
+    assert (info.channels, info.bitrate) == (1, 64000)

@@ -150,3 +150,11 @@ def test_the_example_show_with_the_real_command():
     exe = Path(sys.executable).parent / "podforge"
     result = subprocess.run([str(exe), "validate"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_publish_without_a_build_or_with_a_bad_base_url_exits_2(show_dir: Path):
+    result = run("publish", cwd=show_dir)
+    assert result.exit_code == 2 and "podforge build" in result.stderr
+    result = run("publish", "--base-url", "ftp://example.org/", cwd=show_dir)
+    assert result.exit_code == 2 and "ftp://example.org/" in result.stderr
+    assert not (show_dir / "feed" / "feed.xml").exists()

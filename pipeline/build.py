@@ -8,9 +8,10 @@ and an edit to one act re-renders that act alone before the final encode.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import json
+import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -226,6 +227,8 @@ def build_episode(project: Project, script_path: Path, options: Options,
         "bytes": (folder / mp3_name).stat().st_size,
         "gain_db": mastered.gain_db,
         "key": final_key,
+        "cache": sorted([f"span-{p.key}" for p in pieces] +
+                        [p.spoken.audio_file.stem for p in pieces]),
     }
     save_json(report_path, report)
     hashes.save()
@@ -342,5 +345,26 @@ def build(project: Project, scripts: list[Path], options: Options,
           progress: Progress) -> list[Built]:
     find_ffmpeg()  # no encoder at all: say so before any work
     built = [build_episode(project, path, options, progress) for path in scripts]
+    prune_cache(project.root)
     progress.close()
     return built
+
+
+def prune_cache(root: Path, grace: float = 3600.0) -> int:
+    """Delete cached narrations and spans no episode's build report still uses.
+
+    Spans are raw audio (a 30-minute episode is about 650 MB), so every edit would otherwise
+    leave one behind. Entries younger than `grace` seconds are kept: another build may be
+    writing them right now.
+    """
+    used: set[str] = set()
+    for report in root.glob("build/*/report.json"):
+        used.update(_read_report(report).get("cache", []))
+    removed, now = 0, time.time()
+    for path in (root / ".podforge-cache").glob("*-*"):
+        stem = path.name.split(".", 1)[0]
+        if stem.startswith(("span-", "narration-")) and stem not in used and \
+                now - path.stat().st_mtime > grace:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -265,3 +265,18 @@ def test_a_mono_show_at_minus_19_lufs(tmp_path: Path):
     from mutagen.mp3 import MP3
     info = MP3(tmp_path / "build" / "test-event" / "test-event.mp3").info
     assert (info.channels, info.bitrate) == (1, 64000)
+
+
+def test_cache_entries_no_build_uses_are_pruned(tmp_path: Path):
+    episode = make_show(tmp_path)
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+    cache = tmp_path / ".podforge-cache"
+    (episode / "script.txt").write_text(SCRIPT.replace("The story ends.", "It ends."))
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+    stale = set(cache.glob("span-*.f32"))
+    assert len(stale) == 7  # the old act 2 is still there: younger than the grace period
+    report = json.loads((tmp_path / "build" / "test-event" / "report.json").read_text())
+    # The old act 2: its span (.f32, .steps.npy) and its narration (.f32, .npy, .json).
+    assert build_module.prune_cache(tmp_path, grace=0) == 5
+    assert len(list(cache.glob("span-*.f32"))) == 6
+    assert {p.name.split(".")[0] for p in cache.glob("*-*")} == set(report["cache"])

@@ -17,16 +17,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import audio, narrate as narration_stage
-from .artwork import cover_art
+from .artwork import cover_art, image_size
 from .encode import find_ffmpeg
-from .errors import PodforgeError
+from .errors import AudioError, PodforgeError
 from .manifest import Asset
 from .model import Cue, Narration, Script, Segment, Span
 from .plan import check_cues, check_sound, describe, estimate, place, plan, sequence
 from .progress import Progress
 from .project import Project, episode_slug
 from .show import SoundDesign
-from .render import AssetBank, Rendered, load_span, master, render_span, save_json
+from .files import save_json, write_text
+from .render import AssetBank, Rendered, load_span, master, render_span
 from .tags import write_tags
 from .transcript import Line, chapters_json, split_long, srt, vtt
 
@@ -59,15 +60,18 @@ class Hashes:
         self._dirty = False
 
     def __call__(self, file: Path) -> str:
-        st = file.stat()
-        key = f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-        if key not in self._known:
-            digest = hashlib.sha256()
-            with open(file, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-            self._known[key] = digest.hexdigest()
-            self._dirty = True
+        try:
+            st = file.stat()
+            key = f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+            if key not in self._known:
+                digest = hashlib.sha256()
+                with open(file, "rb") as f:
+                    while chunk := f.read(1 << 20):
+                        digest.update(chunk)
+                self._known[key] = digest.hexdigest()
+                self._dirty = True
+        except OSError as err:
+            raise AudioError(f"{file}: cannot read it ({err.strerror}); check the file") from None
         return self._known[key]
 
     def save(self) -> None:
@@ -81,7 +85,7 @@ def _key(*parts) -> str:
 
 def _segment_key(segment: Segment) -> list:
     return [segment.kind, segment.number,
-            [(i.kind, i.name, i.seconds, i.line) if isinstance(i, Cue) else i.text
+            [(i.kind, i.name, i.seconds) if isinstance(i, Cue) else i.text
              for i in segment.body()]]
 
 
@@ -150,10 +154,9 @@ def build_episode(project: Project, script_path: Path, options: Options,
     progress.stage(slug, "narrate and mix")
     context = _Context(cache, sound, assets, asset_hash, options.force)
     last = len(script.segments) - 1
-    todo = [(segment, takes[segment.slug], _key(
-        RENDER_VERSION, "narration", _segment_key(segment), asdict(sound.voice), rate,
-        hashes(takes[segment.slug]) if takes[segment.slug] else None), i == last, context)
-        for i, segment in enumerate(script.segments)]
+    todo = [(segment, take, _key(RENDER_VERSION, "narration", _segment_key(segment), rate,
+                                 hashes(take) if take else asdict(sound.voice)), i == last, context)
+            for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
               for i, job in enumerate(todo)}
     missing = sorted((i for i, piece in pieces.items() if piece is None),
@@ -176,7 +179,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
             "cover": hashlib.sha256(cover).hexdigest() if cover else None}
     mp3_name = f"{slug}.mp3"
     final_key = _key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness),
-                     asdict(out), tags, chapters, mp3_name)
+                     asdict(out), tags, chapters, mp3_name, show.host)  # host: the transcripts' voice
     report_path = folder / "report.json"
     previous = _read_report(report_path)
     if not options.force and previous.get("key") == final_key and _outputs_whole(folder,
@@ -210,9 +213,9 @@ def build_episode(project: Project, script_path: Path, options: Options,
     lines = split_long(lines)
     files = {"chapters_file": "chapters.json", "transcript_vtt": "transcript.vtt",
              "transcript_srt": "transcript.srt"}
-    _write_text(folder / files["chapters_file"], chapters_json(chapters, meta.title))
-    _write_text(folder / files["transcript_vtt"], vtt(lines))
-    _write_text(folder / files["transcript_srt"], srt(lines))
+    write_text(folder / files["chapters_file"], chapters_json(chapters, meta.title))
+    write_text(folder / files["transcript_vtt"], vtt(lines))
+    write_text(folder / files["transcript_srt"], srt(lines))
     report = {
         "audio": mp3_name,
         "duration_seconds": mastered.seconds,
@@ -274,7 +277,7 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
                rate, channels, sorted({ctx.asset_hash[c.source[6:]] for c in span.clips
                                        if c.source.startswith("asset:")}))
     span_stem = ctx.cache / f"span-{key}"
-    rendered = None if ctx.force else load_span(span_stem, round(span.duration * rate))
+    rendered = None if ctx.force else load_span(span_stem, round(span.duration * rate), channels)
     if rendered is None:
         if cached_only:
             return None
@@ -309,7 +312,7 @@ def _title(script: Script, slug: str) -> str | None:
     return next((s.title for s in script.segments if s.slug == slug), None)
 
 
-def _cover(project: Project) -> tuple[bytes | None, str]:
+def _cover(project: Project) -> tuple[bytes | None, str | None]:
     show = project.show
     if show and show.artwork:
         path = show.resolve(show.artwork)
@@ -317,7 +320,9 @@ def _cover(project: Project) -> tuple[bytes | None, str]:
             data = path.read_bytes()
         except OSError:
             raise PodforgeError(f"{path}: artwork named in show.yaml cannot be read") from None
-        return data, "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+        if image_size(data) is None:
+            raise PodforgeError(f"{path}: artwork must be a PNG or JPEG image")
+        return data, None  # the tag writer tells PNG from JPEG by the bytes
     return cover_art(show.title, 600), "image/png"  # the publish stage draws the same, larger
 
 
@@ -333,12 +338,6 @@ def _outputs_whole(folder: Path, report: dict) -> bool:
     files = report.get("files", {}).values()
     return mp3.is_file() and mp3.stat().st_size == report.get("bytes") and all(
         (folder / f).is_file() for f in files)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def build(project: Project, scripts: list[Path], options: Options,

@@ -30,7 +30,12 @@ def load_manifest(path: Path) -> dict[str, Asset]:
     except FileNotFoundError:
         raise ShowError(f"{path}: asset manifest not found: set sound.manifest in show.yaml "
                         "or run `python assets/synth.py`") from None
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ShowError(f"{where}: YAML error: {getattr(err, 'problem', None) or err}: fix the "
+                        "manifest's syntax") from None
+    except (UnicodeDecodeError, OSError) as err:
         raise ShowError(f"{path}: cannot read the asset manifest: {err}") from None
     entries = data.get("assets") if isinstance(data, dict) else None
     if not isinstance(entries, list):

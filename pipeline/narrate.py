@@ -19,6 +19,7 @@ import soxr
 from . import audio, voice
 from .model import Cue, Narration, Paragraph, Segment, count_words
 from .plan import CUE_GAP, PARAGRAPH_GAP, SFX_GAP
+from .files import save_array, save_json
 from .show import Voice
 
 HOP = 0.01  # seconds per voice-activity step
@@ -54,7 +55,7 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
                 seconds, cues, sentences, activity = _take(segment, take, rate, sink, warn)
             else:
                 seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
-        np.save(act, activity)
+        save_array(act, activity)
         os.replace(tmp, raw)
     finally:
         tmp.unlink(missing_ok=True)
@@ -71,21 +72,20 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
         return None
     try:
         data = json.loads(meta.read_text(encoding="utf-8"))
-        cues = {c.line: c for c in segment.cues}
+        if len(data["cues"]) != len(segment.cues):
+            return None
         narration = Narration(segment.slug, data["seconds"],
-                              tuple((cues[line], at) for line, at in data["cues"]), data["voice"])
+                              tuple(zip(segment.cues, data["cues"])), data["voice"])
         return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 
 
 def _save(spoken: Spoken, path: Path) -> None:
     n = spoken.narration
-    data = {"seconds": n.seconds, "voice": n.voice, "cues": [(c.line, at) for c, at in n.cue_times],
+    data = {"seconds": n.seconds, "voice": n.voice, "cues": [at for _, at in n.cue_times],
             "sentences": [list(s) for s in spoken.sentences]}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, path)
+    save_json(path, data)
 
 
 def _draft(segment: Segment, rate: int, settings: Voice, sink):

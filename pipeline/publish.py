@@ -414,8 +414,8 @@ def load_episode(slug: str, script: Script, script_path: Path, build: Path) -> E
         audio_bytes = audio.stat().st_size
     except FileNotFoundError:
         raise PublishError(f"episode {slug!r}: its audio {audio} is missing: {hint}") from None
-    if audio_bytes == 0:
-        raise PublishError(f"episode {slug!r}: its audio {audio} is empty: {hint}")
+    if audio_bytes == 0 or not audio.is_file() or not Path(report["audio"]).name:
+        raise PublishError(f"episode {slug!r}: its audio {audio} is empty or not a file: {hint}")
     missing = [str(p) for p in extra.values() if p is not None and not p.is_file()]
     if missing:
         raise PublishError(f"episode {slug!r}: the build lists {', '.join(missing)} but it is "
@@ -516,6 +516,9 @@ def _sources(listed: Sequence[str], path: Path) -> tuple[str, ...]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         lines = []
+    except (OSError, UnicodeDecodeError) as err:
+        raise PublishError(f"{path}: cannot read the sources ({err}): make it a UTF-8 text file "
+                           "with one source per line") from None
     found = [s.strip() for s in (*listed, *lines) if s.strip() and not s.lstrip().startswith("#")]
     return tuple(dict.fromkeys(found))
 

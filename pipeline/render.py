@@ -9,7 +9,6 @@ and can stream gain → limiter → encoder in a single pass.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 
 from . import audio
 from .encode import Mp3Writer
+from .files import save_array
 from .manifest import Asset
 from .model import Clip, Span
 from .narrate import HOP, Spoken
@@ -69,18 +69,23 @@ def render_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, r
                 sink.write(out.astype("<f4", copy=False).tobytes())
                 tick((start + n) / frames)
         steps = meter.steps()
-        np.save(stem.with_suffix(".steps.npy"), steps)
+        save_array(stem.with_suffix(".steps.npy"), steps)
         os.replace(tmp, stem.with_suffix(".f32"))
     finally:
         tmp.unlink(missing_ok=True)
     return Rendered(stem.with_suffix(".f32"), frames, steps)
 
 
-def load_span(stem: Path, frames: int) -> Rendered | None:
+def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:
+    """A span rendered before with the same key, or None (a damaged entry is made again)."""
     raw, steps = stem.with_suffix(".f32"), stem.with_suffix(".steps.npy")
-    if raw.is_file() and steps.is_file() and raw.stat().st_size == frames * 4 * 2:
-        return Rendered(raw, frames, np.load(steps))
+    try:
+        if raw.stat().st_size == frames * 4 * channels:
+            return Rendered(raw, frames, np.load(steps))
+    except (OSError, ValueError, EOFError):
+        pass
     return None
+
 
 
 def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
@@ -193,9 +198,3 @@ def master(spans: list[Rendered], rate: int, channels: int, target_lufs: float,
         writer.write(out)
     return Mastered(round(meter.integrated, 2), round(peak.dbtp, 2), round(gain_db, 2),
                     round(total / rate, 3))
-
-
-def save_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -50,8 +50,12 @@ def create_episode(show: Show, slug: str, today: dt.date) -> Path:
     path = show.resolve("episodes") / slug / "script.txt"
     if path.exists():
         raise PodforgeError(f"{path}: already exists; pick another slug or edit that script")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".script.txt.tmp")
-    tmp.write_text(scaffold(show, slug, today), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".script.txt.tmp")
+        tmp.write_text(scaffold(show, slug, today), encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        raise PodforgeError(f"{path}: cannot create it ({err.strerror}); check that "
+                            f"{path.parent.parent} is a folder you can write to") from None
     return path

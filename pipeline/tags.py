@@ -26,14 +26,17 @@ _IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"
 def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: str,
                comment: str = "", genre: str = "Podcast", cover: bytes | None = None,
                cover_mime: str | None = None, chapters: Sequence[Chapter] = ()) -> None:
-    """Replace the file's tags with these; `date` is YYYY-MM-DD, cover_mime is sniffed if None."""
-    Date.fromisoformat(date)  # ValueError on anything but a real YYYY-MM-DD date
+    """Replace the file's tags with these; `date` is YYYY-MM-DD or "" (none), cover_mime is
+    sniffed if None."""
+    if date:
+        Date.fromisoformat(date)  # ValueError on anything but a real YYYY-MM-DD date
     _check(chapters)
     tags = ID3()
     tags.add(TIT2(encoding=_UTF8, text=title))
     tags.add(TPE1(encoding=_UTF8, text=artist))
     tags.add(TALB(encoding=_UTF8, text=album))
-    tags.add(TDRC(encoding=_UTF8, text=date))
+    if date:
+        tags.add(TDRC(encoding=_UTF8, text=date))
     tags.add(TCON(encoding=_UTF8, text=genre))
     if comment:
         tags.add(COMM(encoding=_UTF8, lang="eng", desc="", text=comment))

@@ -280,3 +280,35 @@ def test_cache_entries_no_build_uses_are_pruned(tmp_path: Path):
     assert build_module.prune_cache(tmp_path, grace=0) == 5
     assert len(list(cache.glob("span-*.f32"))) == 6
     assert {p.name.split(".")[0] for p in cache.glob("*-*")} == set(report["cache"])
+
+
+def test_what_does_not_change_the_audio_does_not_re_render_it(tmp_path: Path, monkeypatch):
+    """A shifted line or a new host name: no narration or mix again; the host does reach the
+    transcript."""
+    episode = make_show(tmp_path)
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+    monkeypatch.setattr(build_module, "_in_parallel",
+                        lambda fn, jobs, tick: jobs and pytest.fail(f"re-rendered {len(jobs)}"))
+    (episode / "script.txt").write_text("\n\n" + SCRIPT)  # every cue moves down two lines
+    show = tmp_path / "show.yaml"
+    show.write_text(show.read_text().replace("host: Ann Host", "host: Ann B. Host"))
+    result = podforge(tmp_path, "build", "--quiet")
+    assert result.exit_code == 0, result.output
+    vtt = (tmp_path / "build" / "test-event" / "transcript.vtt").read_text()
+    assert "<v Ann B. Host>" in vtt
+
+
+def test_a_damaged_cache_entry_is_made_again(tmp_path: Path):
+    make_show(tmp_path)
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+    for steps in (tmp_path / ".podforge-cache").glob("span-*.steps.npy"):
+        steps.write_bytes(steps.read_bytes()[:20])
+    (tmp_path / "build" / "test-event" / "report.json").unlink()
+    assert podforge(tmp_path, "build", "--quiet").exit_code == 0
+
+
+def test_a_script_without_a_date_builds_without_a_date_tag(tmp_path: Path):
+    make_show(tmp_path, SCRIPT.replace("Jan. 15, 2026\n\n", ""))
+    result = podforge(tmp_path, "build", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "TDRC" not in ID3(tmp_path / "build" / "test-event" / "test-event.mp3")

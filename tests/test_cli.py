@@ -158,3 +158,19 @@ def test_publish_without_a_build_or_with_a_bad_base_url_exits_2(show_dir: Path):
     result = run("publish", "--base-url", "ftp://example.org/", cwd=show_dir)
     assert result.exit_code == 2 and "ftp://example.org/" in result.stderr
     assert not (show_dir / "feed" / "feed.xml").exists()
+
+
+def test_new_where_episodes_is_a_file_exits_2(show_dir: Path):
+    import shutil
+    shutil.rmtree(show_dir / "episodes")
+    (show_dir / "episodes").write_text("not a folder")
+    result = run("new", "a-story", cwd=show_dir)
+    assert result.exit_code == 2 and "cannot create it" in result.stderr
+
+
+def test_a_manifest_yaml_error_is_one_line_with_its_position(show_dir: Path):
+    (show_dir / "assets" / "manifest.yaml").write_text("assets: [\n  - {name: x\n")
+    result = run("validate", cwd=show_dir)
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "manifest.yaml:" in line and "YAML error" in line

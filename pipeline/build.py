@@ -151,7 +151,6 @@ def build_episode(project: Project, script_path: Path, options: Options,
 
     # 1. Each segment on its own: narration (take or draft voice), its span, its mix. Each is
     #    cached by content; what is missing is made on every core at once.
-    progress.stage(slug, "narrate and mix")
     context = _Context(cache, sound, assets, asset_hash, options.force)
     last = len(script.segments) - 1
     todo = [(segment, take, _key(RENDER_VERSION, "narration", _segment_key(segment), rate,
@@ -161,6 +160,8 @@ def build_episode(project: Project, script_path: Path, options: Options,
               for i, job in enumerate(todo)}
     missing = sorted((i for i, piece in pieces.items() if piece is None),
                      key=lambda i: -script.segments[i].words)  # longest first: balanced cores
+    if missing:
+        progress.stage(slug, "narrate and mix")
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update)):
         pieces[i] = piece

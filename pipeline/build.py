@@ -22,7 +22,8 @@ from .encode import find_ffmpeg
 from .errors import AudioError, PodforgeError
 from .manifest import Asset
 from .model import Cue, Narration, Script, Segment, Span
-from .plan import check_cues, check_sound, describe, estimate, place, plan, sequence
+from .plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
+                   sequence)
 from .progress import Progress
 from .project import Project, episode_slug
 from .show import SoundDesign
@@ -162,6 +163,10 @@ def build_episode(project: Project, script_path: Path, options: Options,
                      key=lambda i: -script.segments[i].words)  # longest first: balanced cores
     if missing:
         progress.stage(slug, "narrate and mix")
+        bank = AssetBank(assets, rate, channels)
+        for name in sorted({c.name for i in missing for c in script.segments[i].cues if c.name}
+                           | {music.asset for _, music in named_music(sound)}):
+            bank[name]  # decoded here, once: the forked workers inherit it
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update)):
         pieces[i] = piece

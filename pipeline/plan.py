@@ -37,14 +37,19 @@ def music_for(segment: Segment, sound: SoundDesign) -> Music | None:
     return None
 
 
-def check_sound(sound: SoundDesign, assets: dict[str, Asset], show_file: str) -> None:
-    """Every asset show.yaml names exists in the manifest (before any audio work starts)."""
+def named_music(sound: SoundDesign) -> list[tuple[str, Music]]:
+    """Every piece of music show.yaml places, with its key there."""
     named = [("theme", sound.theme), ("cold_open_bed", sound.cold_open_bed),
              *((f"act_beds[{i}]", m) for i, m in enumerate(sound.act_beds)),
              ("stinger", sound.stinger), ("teaser_bed", sound.teaser_bed),
              ("outro", sound.outro)]
-    for key, music in named:
-        if music and music.asset not in assets:
+    return [(key, music) for key, music in named if music]
+
+
+def check_sound(sound: SoundDesign, assets: dict[str, Asset], show_file: str) -> None:
+    """Every asset show.yaml names exists in the manifest (before any audio work starts)."""
+    for key, music in named_music(sound):
+        if music.asset not in assets:
             raise PodforgeError(f"{show_file}: sound.{key}.asset: no asset {music.asset!r} in "
                                 f"the manifest; known: {', '.join(sorted(assets))}")
 

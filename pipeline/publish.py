@@ -39,11 +39,12 @@ from feedgen.feed import FeedGenerator
 from lxml.etree import SubElement
 
 from . import __version__
-from .errors import PublishError
 from .artwork import check_artwork, cover_art
+from .errors import PublishError
 from .model import Credit, Metadata, Script
 from .parse import read_script
 from .podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
+from .project import episode_slug
 from .show import Show
 from .site import design, episode_page, hms, index_page, parse_vtt, show_notes
 from .taxonomy import ROLES, group_of
@@ -291,10 +292,6 @@ def _state(script: Script, now: dt.datetime, include_scheduled: bool) -> str:
     return "scheduled" if when > now and not include_scheduled else "published"
 
 
-def slug_of(path: Path, script: Script) -> str:
-    return script.metadata.slug or path.parent.name
-
-
 # ---------------------------------------------------------------- the edge
 
 
@@ -335,7 +332,7 @@ def publish_scripts(show: Show, root: Path | str, scripts: Sequence[tuple[Path, 
 
     chosen, scheduled, drafts, notes = [], [], [], []
     for path, script in scripts:
-        slug, state = slug_of(path, script), _state(script, now, include_scheduled)
+        slug, state = episode_slug(path, script), _state(script, now, include_scheduled)
         if state == "undated":
             raise PublishError(f"{path}: no publication date; add one (first line, or "
                                f"`date:` in the front matter) so the feed can order it")

@@ -27,18 +27,22 @@ from .show import Ducking
 WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 
 
+# Decoded assets, per process. The build fills it before forking its workers, which inherit it,
+# so a bed shared by every act is decoded once per build, not once per segment.
+_DECODED: dict[tuple[Path, int, int], np.ndarray] = {}
+
+
 class AssetBank:
     """Assets decoded once, at the show's rate and channels: a few MB each."""
 
     def __init__(self, assets: dict[str, Asset], rate: int, channels: int):
         self._assets, self._rate, self._channels = assets, rate, channels
-        self._decoded: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._decoded:
-            self._decoded[name] = audio.read_audio(self._assets[name].path, self._rate,
-                                                   self._channels)
-        return self._decoded[name]
+        key = (self._assets[name].path, self._rate, self._channels)
+        if key not in _DECODED:
+            _DECODED[key] = audio.read_audio(*key)
+        return _DECODED[key]
 
 
 @dataclass(frozen=True)

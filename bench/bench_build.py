@@ -28,7 +28,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.encode import encode_wav, find_ffmpeg  # noqa: E402
+from pipeline.audio.encode import encode_wav, find_ffmpeg  # noqa: E402
 
 WORDS_PER_MINUTE = 165
 _SUBJECTS = ["The harbor master", "A young clerk", "The city council", "Her brother",
@@ -127,7 +127,7 @@ def main() -> None:
         encode_wav(wav, folder / "bare.mp3", 44100, 2, 128, ffmpeg=ffmpeg)
         b = time.perf_counter() - start
         print(f"(b) bare ffmpeg MP3 encode of a WAV of that length: {b:6.1f} s")
-        from pipeline import voice
+        from pipeline.audio import voice
         speech = voice.speak(narration[: 8000], wpm=WORDS_PER_MINUTE)  # a voice to loop
         sf.write(folder / "voice.wav", speech.samples, speech.sample_rate)
         bed = ROOT / "assets" / "bed-tension.ogg"

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from feedgen.feed import FeedGenerator  # noqa: E402
 
 from pipeline.model import Credit, Identity, Metadata, Script  # noqa: E402
-from pipeline.publish import publish, publish_scripts  # noqa: E402
+from pipeline.publish.run import publish, publish_scripts  # noqa: E402
 from pipeline.show import Owner, Show  # noqa: E402
 
 TARGET = 3.0

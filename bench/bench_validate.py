@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.parse import parse  # noqa: E402
+from pipeline.script.parse import parse  # noqa: E402
 from pipeline.project import check_scripts, open_project  # noqa: E402
 
 

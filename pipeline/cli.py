@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .errors import PodforgeError
-from .outline import outline as outline_of, render as render_outline
-from .project import check_scripts, open_project, script_paths
-from .scaffold import create_episode
-from .validate import summary
+from pipeline import __version__
+from pipeline.errors import PodforgeError
+from pipeline.script.outline import outline as outline_of, render as render_outline
+from pipeline.project import check_scripts, open_project, script_paths
+from pipeline.script.scaffold import create_episode
+from pipeline.script.validate import summary
 
 SHOW = click.option("--show", "show_file", type=click.Path(dir_okay=False, path_type=Path),
                     help="show.yaml to use (default: the nearest one above the current folder).")
@@ -102,8 +102,8 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
           paths: tuple[Path, ...]) -> None:
     """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
-    from .build import Options, build as build_episodes, plan_only  # audio stack: load on use
-    from .progress import Progress
+    from pipeline.build.episode import Options, build as build_episodes, plan_only  # audio stack: load on use
+    from pipeline.progress import Progress
 
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
@@ -123,7 +123,7 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
 def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
             show_file: Path | None) -> None:
     """Write feed.xml, show notes, media and the site for every built episode."""
-    from .publish import publish as publish_feed
+    from pipeline.publish.run import publish as publish_feed
 
     project = open_project(show_file=show_file)
     if project.show is None:
@@ -139,6 +139,6 @@ def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("feed"))
 def serve(port: int, host: str, folder: Path) -> None:
     """Preview the published feed and site, with HTTP Range support as podcast apps need."""
-    from .serve import serve as serve_folder
+    from pipeline.publish.serve import serve as serve_folder
 
     serve_folder(folder, host, port)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ShowError
+from pipeline.errors import ShowError
 
 ROLES = ("theme", "bed", "stinger", "outro", "sfx")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PodforgeError, ScriptError
-from .manifest import Asset, load_manifest
-from .model import Script
-from .parse import SCRIPT_NAMES, read_script
-from .show import EpisodeFormat, Show, find_show, load_show
+from pipeline.errors import PodforgeError, ScriptError
+from pipeline.manifest import Asset, load_manifest
+from pipeline.model import Script
+from pipeline.script.parse import SCRIPT_NAMES, read_script
+from pipeline.show import EpisodeFormat, Show, find_show, load_show
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Check:
 
 
 def check_scripts(paths: list[Path], project: Project) -> Check:
-    from .validate import validate  # the one stage this edge drives
+    from pipeline.script.validate import validate  # the one stage this edge drives
 
     names = project.assets()
     known = frozenset(names) if names is not None else None

@@ -16,8 +16,8 @@ from typing import Any, Union
 
 import yaml
 
-from .errors import ShowError
-from .model import SEGMENT_KINDS
+from pipeline.errors import ShowError
+from pipeline.model import SEGMENT_KINDS
 
 DEFAULT_INTRO = ("From {network}, I'm {host} and this is {show}.", "...", "Today is {date}: {title}.")
 

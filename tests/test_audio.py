@@ -5,7 +5,7 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from pipeline import audio
+from pipeline.audio import decode, dynamics, loudness, peak
 from pipeline.errors import AudioError
 
 RATE = 44100
@@ -46,20 +46,20 @@ def test_probe_and_read_convert_any_take_to_the_project_format(tmp_path, name, r
     path = tmp_path / name
     sf.write(path, tone(1.0, rate, channels), rate, format=fmt, subtype=subtype)
 
-    info = audio.probe(path)
+    info = decode.probe(path)
     assert (info.path, info.sample_rate, info.channels) == (str(path), rate, channels)
     assert (info.format, info.subtype) == (fmt, subtype)
     assert info.frames == rate and info.seconds == pytest.approx(1.0)
 
     for out_channels in (1, 2):
-        x = audio.read_audio(path, RATE, out_channels)
+        x = decode.read_audio(path, RATE, out_channels)
         assert x.dtype == np.float32 and x.shape == (RATE, out_channels)
         assert np.abs(x[2000:-2000]).max() == pytest.approx(0.5, abs=0.02)
         assert dominant_hz(x, RATE) == pytest.approx(440, abs=2)
         if out_channels == 2:
             assert np.array_equal(x[:, 0], x[:, 1])
 
-        blocks = list(audio.read_blocks(path, RATE, out_channels, block_frames=10000))
+        blocks = list(decode.read_blocks(path, RATE, out_channels, block_frames=10000))
         assert [len(b) for b in blocks] == [10000] * 4 + [4100]
         assert np.allclose(np.concatenate(blocks), x, atol=1e-6)
 
@@ -67,30 +67,30 @@ def test_probe_and_read_convert_any_take_to_the_project_format(tmp_path, name, r
 def test_more_than_two_channels_fold_into_stereo_or_mono(tmp_path):
     quad = np.tile(np.float32([0.1, 0.2, 0.4, 0.6]), (RATE, 1))  # L, R, C, LFE-or-surround
     sf.write(tmp_path / "quad.wav", quad, RATE, subtype="FLOAT")
-    stereo = audio.read_audio(tmp_path / "quad.wav", RATE, 2)
+    stereo = decode.read_audio(tmp_path / "quad.wav", RATE, 2)
     assert np.allclose(stereo[0], [0.1 + 0.7071 * 0.5, 0.2 + 0.7071 * 0.5])
-    assert np.allclose(audio.read_audio(tmp_path / "quad.wav", RATE, 1)[0], [0.325])
+    assert np.allclose(decode.read_audio(tmp_path / "quad.wav", RATE, 1)[0], [0.325])
 
 
 def test_check_take_warns_about_low_rates_and_accepts_high_resolution(tmp_path):
     sf.write(tmp_path / "phone.wav", tone(1.0, 8000), 8000)
     sf.write(tmp_path / "studio.wav", tone(1.0, 96000, 2), 96000, subtype="PCM_24")
-    assert audio.check_take(tmp_path / "phone.wav", RATE) == [
+    assert decode.check_take(tmp_path / "phone.wav", RATE) == [
         f"{tmp_path / 'phone.wav'}: 8000 Hz is below 22050 Hz; it will sound thin "
         f"(re-record at {RATE} Hz if you can)"]
-    assert audio.check_take(tmp_path / "studio.wav", RATE) == []
+    assert decode.check_take(tmp_path / "studio.wav", RATE) == []
 
 
 def test_check_take_warns_about_clipping(tmp_path):
     sf.write(tmp_path / "hot.wav", np.clip(tone(1.0, RATE, amplitude=1.5), -1, 1), RATE)
-    [warning] = audio.check_take(tmp_path / "hot.wav", RATE)
+    [warning] = decode.check_take(tmp_path / "hot.wav", RATE)
     assert "clipped" in warning and "hot.wav" in warning
 
 
 def unusable(path, *words):
     """Every entry point refuses the file with one message naming it and containing `words`."""
-    for attempt in (lambda: audio.check_take(path, RATE), lambda: audio.read_audio(path, RATE, 2),
-                    lambda: list(audio.read_blocks(path, RATE, 2))):
+    for attempt in (lambda: decode.check_take(path, RATE), lambda: decode.read_audio(path, RATE, 2),
+                    lambda: list(decode.read_blocks(path, RATE, 2))):
         with pytest.raises(AudioError) as caught:
             attempt()
         message = str(caught.value)
@@ -129,8 +129,8 @@ def test_a_wav_truncated_by_a_streaming_writer_header_is_still_fine(tmp_path):
     at = data.index(b"data") + 4
     data[at:at + 4] = b"\xff\xff\xff\xff"
     path.write_bytes(bytes(data))
-    assert audio.check_take(path, RATE) == []
-    assert len(audio.read_audio(path, RATE, 1)) == RATE
+    assert decode.check_take(path, RATE) == []
+    assert len(decode.read_audio(path, RATE, 1)) == RATE
 
 
 @pytest.mark.parametrize("level", [0.0, 10 ** (-70 / 20)])
@@ -138,7 +138,7 @@ def test_a_silent_take_is_refused(tmp_path, level):
     path = tmp_path / "room-tone.wav"
     sf.write(path, np.full((RATE, 1), level, np.float32), RATE, subtype="FLOAT")
     with pytest.raises(AudioError) as caught:
-        audio.check_take(path, RATE)
+        decode.check_take(path, RATE)
     expected = "-inf" if level == 0 else "-70.0"
     assert str(caught.value) == f"{path}: is silent (peak {expected} dBFS); re-record or remove it"
 
@@ -147,12 +147,12 @@ def test_a_silent_take_is_refused(tmp_path, level):
                          [(44100, 2, 12345), (48000, 1, 4800), (22050, 2, 1000)])
 def test_streaming_loudness_equals_pyloudnorm(rate, channels, block):
     x = programme(20.0, rate)[:, :channels]
-    meter = audio.LoudnessMeter(rate, channels)
+    meter = loudness.LoudnessMeter(rate, channels)
     for i in range(0, len(x), block):
         meter.add(x[i:i + block])
     expected = pyloudnorm.Meter(rate).integrated_loudness(x)
     assert meter.integrated == pytest.approx(expected, abs=0.05)
-    assert audio.integrated_loudness(x, rate) == pytest.approx(expected, abs=1e-9)
+    assert loudness.integrated_loudness(x, rate) == pytest.approx(expected, abs=1e-9)
     assert len(meter._steps) == 200  # one number per 100 ms: memory is bounded by duration
 
 
@@ -160,33 +160,33 @@ def test_step_energies_of_consecutive_pieces_join_into_the_whole_loudness():
     x = programme(20.0, RATE)
     pieces = []
     for part in (x[:10 * RATE], x[10 * RATE:]):  # cut on a 100 ms boundary
-        meter = audio.LoudnessMeter(RATE, 2)
+        meter = loudness.LoudnessMeter(RATE, 2)
         meter.add(part)
         pieces.append(meter.steps())
     assert [len(p) for p in pieces] == [100, 100]
-    joined = audio.LoudnessMeter.integrated_of(np.concatenate(pieces), RATE)
+    joined = loudness.LoudnessMeter.integrated_of(np.concatenate(pieces), RATE)
     assert joined == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(x), abs=0.05)
 
 
 def test_loudness_of_silence_and_of_less_than_a_block():
-    meter = audio.LoudnessMeter(RATE, 2)
+    meter = loudness.LoudnessMeter(RATE, 2)
     meter.add(np.zeros((RATE, 2), np.float32))
     assert meter.integrated == -np.inf
-    assert audio.integrated_loudness(np.zeros((RATE, 2)), RATE) == -np.inf
-    assert audio.integrated_loudness(tone(0.2, RATE), RATE) == -np.inf
+    assert loudness.integrated_loudness(np.zeros((RATE, 2)), RATE) == -np.inf
+    assert loudness.integrated_loudness(tone(0.2, RATE), RATE) == -np.inf
 
 
 def test_true_peak_sees_the_peak_between_samples():
     # A quarter-rate sine sampled 45 degrees off its crests: samples reach -3 dB, the wave 0 dB.
     x = np.sin(np.pi / 2 * np.arange(4800) + np.pi / 4).astype(np.float32)
     assert 20 * np.log10(np.abs(x).max()) == pytest.approx(-3.01, abs=0.01)
-    assert audio.true_peak_dbtp(x, 48000) == pytest.approx(0.0, abs=0.2)
-    assert audio.true_peak_dbtp(tone(1.0, RATE, 2, hz=100), RATE) == pytest.approx(-6.02, abs=0.05)
-    assert audio.true_peak_dbtp(np.zeros(100), RATE) == -np.inf
+    assert peak.true_peak_dbtp(x, 48000) == pytest.approx(0.0, abs=0.2)
+    assert peak.true_peak_dbtp(tone(1.0, RATE, 2, hz=100), RATE) == pytest.approx(-6.02, abs=0.05)
+    assert peak.true_peak_dbtp(np.zeros(100), RATE) == -np.inf
 
 
 def limit(x, block, **settings):
-    limiter = audio.Limiter(RATE, x.shape[1], -1.0, **settings)
+    limiter = peak.Limiter(RATE, x.shape[1], -1.0, **settings)
     out = [limiter.process(x[i:i + block]) for i in range(0, len(x), block)]
     return np.concatenate(out + [limiter.flush()])
 
@@ -195,11 +195,11 @@ def test_limiter_holds_a_boosted_signal_under_the_ceiling_and_leaves_quiet_audio
     quiet = tone(2.0, RATE, 2, amplitude=0.03)
     loud = programme(2.0, RATE) * np.float32(10 ** (12 / 20)) / np.abs(programme(2.0, RATE)).max()
     x = np.concatenate([quiet, loud, quiet])
-    assert audio.true_peak_dbtp(x, RATE) > 11
+    assert peak.true_peak_dbtp(x, RATE) > 11
 
     y = limit(x, 4096)
     assert y.shape == x.shape and y.dtype == np.float32
-    assert audio.true_peak_dbtp(y, RATE) <= -1.0
+    assert peak.true_peak_dbtp(y, RATE) <= -1.0
     # Untouched until the look-ahead, and again once the release (60 dB/s) has recovered.
     assert np.array_equal(y[:2 * RATE - 300], x[:2 * RATE - 300])
     assert np.array_equal(y[-RATE:], x[-RATE:])
@@ -217,14 +217,14 @@ def test_limiter_output_does_not_depend_on_block_size_and_catches_overs_between_
     x = (x * 1.2).astype(np.float32)  # every sample below full scale, the wave 1.6 dB above it
     y = limit(x, 1000)
     assert np.array_equal(y, limit(x, 7))
-    assert audio.true_peak_dbtp(y, RATE) <= -1.0
+    assert peak.true_peak_dbtp(y, RATE) <= -1.0
 
 
 def test_voice_activity_follows_the_voice_with_a_hangover():
     rng = np.random.default_rng(1)
     x = rng.standard_normal(4 * RATE).astype(np.float32) * 10 ** (-60 / 20)  # room noise
     x[RATE:2 * RATE] += rng.standard_normal(RATE).astype(np.float32) * 0.1  # speech
-    speaking = audio.voice_activity(x, RATE)
+    speaking = dynamics.voice_activity(x, RATE)
     assert speaking.shape == (400,) and speaking.dtype == bool
     assert not speaking[:100].any()
     assert speaking[100:215].all()  # speech, then 150 ms of hangover
@@ -235,7 +235,7 @@ def test_duck_gain_ramps_like_a_sidechain_compressor():
     rate, hop = 1000, 0.01
     activity = np.zeros(400, bool)
     activity[100:200] = True  # speaks from 1 s to 2 s
-    gain = audio.duck_gain(activity, hop, rate, 4 * rate, depth_db=12, attack=0.1, release=0.5)
+    gain = dynamics.duck_gain(activity, hop, rate, 4 * rate, depth_db=12, attack=0.1, release=0.5)
     ducked = 10 ** (-12 / 20)
     assert gain.shape == (4000,) and gain.dtype == np.float32
     assert np.all(gain[:1000] == 1.0)
@@ -249,17 +249,17 @@ def test_duck_gain_ramps_like_a_sidechain_compressor():
 def test_fades_ramp_from_and_to_silence_without_touching_the_middle():
     x = np.ones((RATE, 2), np.float32)
     for curve in ("equal_power", "linear"):
-        y = audio.fade(x, RATE, fade_in=0.1, fade_out=0.2, curve=curve)
+        y = dynamics.fade(x, RATE, fade_in=0.1, fade_out=0.2, curve=curve)
         assert y[0, 0] == 0 and y[-1, 0] == 0
         assert np.all(np.diff(y[:4410, 0]) > 0) and np.all(np.diff(y[-8820:, 0]) < 0)
         assert np.all(y[4410:-8820] == 1)
-    assert audio.fade(x, RATE, 0.1, curve="linear")[2205, 0] == pytest.approx(0.5)
-    assert audio.fade(x, RATE, 0.1)[2205, 0] == pytest.approx(np.sqrt(0.5))
+    assert dynamics.fade(x, RATE, 0.1, curve="linear")[2205, 0] == pytest.approx(0.5)
+    assert dynamics.fade(x, RATE, 0.1)[2205, 0] == pytest.approx(np.sqrt(0.5))
     assert np.all(x == 1)  # the input is left alone
 
 
 def test_true_peak_meter_streams_without_inventing_block_edges():
-    from pipeline.audio import TruePeakMeter, true_peak_dbtp
+    from pipeline.audio.peak import TruePeakMeter, true_peak_dbtp
     rng = np.random.default_rng(5)
     x = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
     meter = TruePeakMeter(44100, 2)

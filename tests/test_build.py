@@ -14,10 +14,10 @@ import soundfile as sf
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
-from pipeline import build as build_module
+from pipeline.build import episode as build_module
 from pipeline.cli import main
-from pipeline.encode import find_ffmpeg
-from pipeline.tags import read_chapters
+from pipeline.audio.encode import find_ffmpeg
+from pipeline.audio.tags import read_chapters
 
 from conftest import MINIMAL, ROOT, SHOW_YAML
 

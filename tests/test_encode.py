@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from mutagen.mp3 import MP3, BitrateMode
 
-from pipeline import encode
+from pipeline.audio import encode
 from pipeline.errors import EncoderError
 
 RATE = 44100

@@ -22,14 +22,14 @@ import feedparser
 import podcastparser
 import pytest
 
-import pipeline.publish
+import pipeline.publish.run
 from pipeline.errors import PublishError
 from pipeline.model import Metadata
-from pipeline.podcast_ns import NAMESPACE, feed_guid
-from pipeline.artwork import check_artwork, cover_art, image_size
-from pipeline.publish import (publish, publish_scripts,
+from pipeline.publish.podcast_ns import NAMESPACE, feed_guid
+from pipeline.publish.artwork import check_artwork, cover_art, image_size
+from pipeline.publish.run import (publish, publish_scripts,
                               public_urls)
-from pipeline.taxonomy import group_of
+from pipeline.script.taxonomy import group_of
 
 from conftest import ROOT, shared
 from publish_fixtures import (BASE_URL, EPISODES, NOW, TRICKY_NAME, TRICKY_TITLE, make_catalogue,
@@ -479,9 +479,9 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def _parallel(monkeypatch) -> None:
     """Draw even a handful of pages in worker processes (as a first publish of many does)."""
-    monkeypatch.setattr(pipeline.publish, "PARALLEL_PAGES", 1)
-    monkeypatch.setattr(pipeline.publish, "PAGES_PER_JOB", 1)
-    with pipeline.publish._workers(2) as pool:
+    monkeypatch.setattr(pipeline.publish.run, "PARALLEL_PAGES", 1)
+    monkeypatch.setattr(pipeline.publish.run, "PAGES_PER_JOB", 1)
+    with pipeline.publish.run._workers(2) as pool:
         if pool is None:
             pytest.skip("no worker processes here (no fork, one CPU, or threads running)")
 
@@ -502,12 +502,12 @@ def test_pages_drawn_by_workers_are_the_pages_drawn_here(project, tmp_path_facto
 
 def test_many_pages_are_drawn_by_worker_processes(project, monkeypatch):
     _parallel(monkeypatch)
-    real = pipeline.publish.episode_page
+    real = pipeline.publish.run.episode_page
 
     def signed(*args, **kwargs):  # the workers are forked: they call this too
         return real(*args, **kwargs) + f"<!-- drawn by {os.getpid()} -->"
 
-    monkeypatch.setattr(pipeline.publish, "episode_page", signed)
+    monkeypatch.setattr(pipeline.publish.run, "episode_page", signed)
     result = run(project)
     pids = {re.search(r"drawn by (\d+)", (result.feed.parent / slug / "index.html")
                       .read_text(encoding="utf-8"))[1] for slug in PUBLISHED}

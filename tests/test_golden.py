@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.outline import outline
-from pipeline.parse import read_script
-from pipeline.scaffold import scaffold
+from pipeline.script.outline import outline
+from pipeline.script.parse import read_script
+from pipeline.script.scaffold import scaffold
 from pipeline.show import load_show
 
 from conftest import ROOT

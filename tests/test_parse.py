@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pipeline.credits import read_sentence, role_of
+from pipeline.script.credits import read_sentence, role_of
 from pipeline.errors import ScriptError
 from pipeline.model import SEGMENT_KINDS
-from pipeline.parse import parse, read_script
-from pipeline.taxonomy import ROLES
+from pipeline.script.parse import parse, read_script
+from pipeline.script.taxonomy import ROLES
 
 from conftest import MINIMAL, ROOT, shared
 
@@ -72,7 +72,7 @@ def test_seed_glued_teaser_is_noted_with_its_column(seed):
 
 
 def test_every_role_the_grammar_produces_is_in_the_taxonomy():
-    from pipeline.credits import _PHRASES
+    from pipeline.script.credits import _PHRASES
     assert set(_PHRASES.values()) <= ROLES
 
 
@@ -80,7 +80,7 @@ def test_taxonomy_matches_the_published_one():
     import json
     published = json.loads(shared("reference/podcastindex-taxonomy.json").read_text())
     pairs = {(e["group"].lower(), e["role"].lower()) for e in published}
-    from pipeline.taxonomy import _GROUPS
+    from pipeline.script.taxonomy import _GROUPS
     ours = {(g, r) for g, roles in _GROUPS.items() for r in roles}
     assert ours == pairs
 

@@ -10,10 +10,10 @@ import pytest
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Narration
-from pipeline.parse import parse
-from pipeline.plan import check_cues, check_sound, describe, estimate, plan
+from pipeline.script.parse import parse
+from pipeline.build.plan import check_cues, check_sound, describe, estimate, plan
 from pipeline.show import Music, SoundDesign
-from pipeline.transcript import Line, chapters_json, split_long, srt, vtt
+from pipeline.build.transcript import Line, chapters_json, split_long, srt, vtt
 
 from conftest import MINIMAL
 

@@ -9,8 +9,8 @@ import soundfile as sf
 
 from pipeline.manifest import Asset
 from pipeline.model import Clip, Narration, Span
-from pipeline.narrate import HOP, Spoken
-from pipeline.render import AssetBank, render_span
+from pipeline.build.narrate import HOP, Spoken
+from pipeline.build.mix import AssetBank, render_span
 from pipeline.show import Ducking
 
 RATE = 44100

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from pipeline.errors import PublishError
-from pipeline.serve import RangeNotSatisfiable, byte_range, make_server
+from pipeline.publish.serve import RangeNotSatisfiable, byte_range, make_server
 
 DATA = bytes(range(256)) * 40  # 10,240 bytes, every slice distinct
 

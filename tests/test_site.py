@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.artwork import cover_art
-from pipeline.publish import publish_scripts
-from pipeline.serve import make_server
-from pipeline.site import Caption, parse_vtt
+from pipeline.publish.artwork import cover_art
+from pipeline.publish.run import publish_scripts
+from pipeline.publish.serve import make_server
+from pipeline.publish.site import Caption, parse_vtt
 
 from conftest import shared
 from publish_fixtures import (CHAPTERS, CUES, NOW, TRICKY_NAME, TRICKY_TITLE, make_catalogue,

@@ -6,7 +6,9 @@ import soundfile as sf
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 
-from pipeline import encode, tags
+from pipeline.audio import encode
+
+from pipeline.audio import tags
 
 RATE = 44100
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # tags store bytes; they need not decode

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from pipeline.parse import parse, read_script
+from pipeline.script.parse import parse, read_script
 from pipeline.show import Bounds, EpisodeFormat, Show
-from pipeline.validate import validate
+from pipeline.script.validate import validate
 
 from conftest import MINIMAL, ROOT, shared
 
@@ -198,6 +198,6 @@ def test_the_example_episodes_are_clean():
                                   "C001", "C002", "Q001", "Q002", "Q003", "Q004", "L001", "G001",
                                   "G002", "M001", "M002", "P001"])
 def test_every_code_is_documented_and_tested(code):
-    import pipeline.validate as v
+    import pipeline.script.validate as v
     assert code in v.__doc__
     assert f"test_{code.lower()}_" in open(__file__, encoding="utf-8").read()

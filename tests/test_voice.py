@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline import voice
+from pipeline.audio import voice
 from pipeline.errors import PodforgeError
 
 pytestmark = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")

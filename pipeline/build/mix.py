@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import audio
-from .encode import Mp3Writer
-from .files import save_array
-from .manifest import Asset
-from .model import Clip, Span
-from .narrate import HOP, Spoken
-from .show import Ducking
+from pipeline.audio import decode, dynamics, loudness
+from pipeline.files import save_array
+from pipeline.manifest import Asset
+from pipeline.model import Clip, Span
+from pipeline.build.narrate import HOP, Spoken
+from pipeline.show import Ducking
 
 WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 
@@ -41,7 +40,7 @@ class AssetBank:
     def __getitem__(self, name: str) -> np.ndarray:
         key = (self._assets[name].path, self._rate, self._channels)
         if key not in _DECODED:
-            _DECODED[key] = audio.read_audio(*key)
+            _DECODED[key] = decode.read_audio(*key)
         return _DECODED[key]
 
 
@@ -60,7 +59,7 @@ def render_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, r
     """Mix one span to `stem`.f32 (+ .steps.npy); a failure leaves nothing behind."""
     frames = round(span.duration * rate)
     duck = _duck_levels(span, spoken, ducking)
-    meter = audio.LoudnessMeter(rate, channels)
+    meter = loudness.LoudnessMeter(rate, channels)
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as sink, open(spoken.audio_file, "rb") as narration:
@@ -100,7 +99,7 @@ def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
     first = round(span.voice_start / HOP)
     voiced = voiced[:max(0, hops - first)]
     active[first:first + len(voiced)] = voiced
-    return audio.duck_gain(active, HOP, round(1 / HOP), hops, ducking.depth_db,
+    return dynamics.duck_gain(active, HOP, round(1 / HOP), hops, ducking.depth_db,
                            ducking.attack_ms / 1000, ducking.release_ms / 1000)
 
 
@@ -165,40 +164,3 @@ def read_spans(spans: list[Rendered], channels: int, window: int = WINDOW) -> It
         with open(rendered.audio_file, "rb") as f:
             while len(block := np.fromfile(f, "<f4", window * channels)):
                 yield block.reshape(-1, channels)
-
-
-@dataclass(frozen=True)
-class Mastered:
-    integrated_lufs: float
-    true_peak_dbtp: float
-    gain_db: float
-    seconds: float
-
-
-def master(spans: list[Rendered], rate: int, channels: int, target_lufs: float,
-           ceiling_dbtp: float, mp3: Path, bitrate: int, ffmpeg: str,
-           before_commit: Callable[[str], None], tick: Callable[[float], None] = lambda f: None
-           ) -> Mastered:
-    """Gain to the target loudness, a true-peak limiter, and the encoder, in one stream."""
-    measured = audio.LoudnessMeter.integrated_of(np.concatenate([s.steps for s in spans]), rate)
-    gain_db = target_lufs - measured if np.isfinite(measured) else 0.0
-    gain = np.float32(10 ** (gain_db / 20))
-    limiter = audio.Limiter(rate, channels, ceiling_dbtp)
-    meter, peak = audio.LoudnessMeter(rate, channels), audio.TruePeakMeter(rate, channels)
-    total = sum(s.frames for s in spans) or 1
-    done = 0
-    with Mp3Writer(mp3, rate, channels, bitrate, ffmpeg=ffmpeg,
-                   before_commit=before_commit) as writer:
-        for block in read_spans(spans, channels):
-            out = limiter.process(block * gain)
-            peak.add(out)
-            meter.add(out)
-            writer.write(out)
-            done += len(block)
-            tick(done / total)
-        out = limiter.flush()
-        peak.add(out)
-        meter.add(out)
-        writer.write(out)
-    return Mastered(round(meter.integrated, 2), round(peak.dbtp, 2), round(gain_db, 2),
-                    round(total / rate, 3))

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import yaml
 
-from .credits import looks_like_credit, read_credits
-from .errors import ScriptError
-from .model import Cue, Identity, Metadata, Note, Paragraph, Script, Segment
-from .show import EpisodeFormat
-from .text import column_of, leading_date, match_template, normalize, parse_date
+from pipeline.script.credits import looks_like_credit, read_credits
+from pipeline.errors import ScriptError
+from pipeline.model import Cue, Identity, Metadata, Note, Paragraph, Script, Segment
+from pipeline.show import EpisodeFormat
+from pipeline.script.text import column_of, leading_date, match_template, normalize, parse_date
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 MAX_BYTES = 2_000_000  # a two-hour script is ~150 kB; anything this big is not a script

@@ -16,21 +16,24 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import audio, narrate as narration_stage
-from .artwork import cover_art, image_size
-from .encode import find_ffmpeg
-from .errors import AudioError, PodforgeError
-from .manifest import Asset
-from .model import Cue, Narration, Script, Segment, Span
-from .plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
+from pipeline.audio import decode
+
+from pipeline.build import narrate as narration_stage
+from pipeline.publish.artwork import cover_art, image_size
+from pipeline.audio.encode import find_ffmpeg
+from pipeline.errors import AudioError, PodforgeError
+from pipeline.manifest import Asset
+from pipeline.model import Cue, Narration, Script, Segment, Span
+from pipeline.build.plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
                    sequence)
-from .progress import Progress
-from .project import Project, episode_slug
-from .show import SoundDesign
-from .files import save_json, write_text
-from .render import AssetBank, Rendered, load_span, master, render_span
-from .tags import write_tags
-from .transcript import Line, chapters_json, split_long, srt, vtt
+from pipeline.progress import Progress
+from pipeline.project import Project, episode_slug
+from pipeline.show import SoundDesign
+from pipeline.files import save_json, write_text
+from pipeline.build.master import master
+from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
+from pipeline.audio.tags import write_tags
+from pipeline.build.transcript import Line, chapters_json, split_long, srt, vtt
 
 RENDER_VERSION = "1"  # bump when a change to the code changes the audio
 
@@ -123,7 +126,7 @@ def plan_only(project: Project, script_path: Path) -> str:
     for s in script.segments:
         take = takes[s.slug]
         if take:
-            info = audio.probe(take)
+            info = decode.probe(take)
             narrations[s.slug] = Narration(s.slug, info.seconds, estimate(
                 s, show.sound.voice.words_per_minute).cue_times, "take")
         else:

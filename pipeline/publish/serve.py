@@ -16,7 +16,7 @@ from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .errors import PublishError
+from pipeline.errors import PublishError
 
 TYPES = {
     ".mp3": "audio/mpeg",

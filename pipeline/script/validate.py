@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from .model import Diagnostic, Script, Segment
-from .show import EpisodeFormat, Show
-from .text import column_of, match_template, normalize, parse_date, spoken_date
+from pipeline.model import Diagnostic, Script, Segment
+from pipeline.show import EpisodeFormat, Show
+from pipeline.script.text import column_of, match_template, normalize, parse_date, spoken_date
 
 PLACEHOLDER = "Fill me in"
 _PLACEHOLDER = re.compile(re.escape(PLACEHOLDER), re.IGNORECASE)

@@ -6,10 +6,10 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from .errors import PodforgeError
-from .show import Show
-from .text import render_template
-from .validate import PLACEHOLDER
+from pipeline.errors import PodforgeError
+from pipeline.show import Show
+from pipeline.script.text import render_template
+from pipeline.script.validate import PLACEHOLDER
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _WORDS = "One Two Three Four Five Six Seven Eight Nine Ten".split()

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from . import audio, voice
-from .model import Cue, Narration, Paragraph, Segment, count_words
-from .plan import CUE_GAP, PARAGRAPH_GAP, SFX_GAP
-from .files import save_array, save_json
-from .show import Voice
+from pipeline.audio import decode, dynamics
+
+from pipeline.audio import voice
+from pipeline.model import Cue, Narration, Paragraph, Segment, count_words
+from pipeline.build.plan import CUE_GAP, PARAGRAPH_GAP, SFX_GAP
+from pipeline.files import save_array, save_json
+from pipeline.show import Voice
 
 HOP = 0.01  # seconds per voice-activity step
 TAKE_TYPES = (".wav", ".flac", ".ogg", ".mp3")
@@ -113,10 +115,10 @@ def _draft(segment: Segment, rate: int, settings: Voice, sink):
 
 def _take(segment: Segment, take: Path, rate: int, sink, warn):
     """A recorded take, converted to the show's rate; cues land in the pause nearest their words."""
-    for message in audio.check_take(take, rate):
+    for message in decode.check_take(take, rate):
         warn(message)
     written = 0
-    for block in audio.read_blocks(take, rate, 1, 1 << 18):
+    for block in decode.read_blocks(take, rate, 1, 1 << 18):
         written += _write(sink, block[:, 0])
     sink.flush()
     activity = _activity(sink.name, rate)
@@ -144,7 +146,7 @@ def _nearest_pause(activity: np.ndarray, at: float, reach: float = 3.0) -> float
 
 def _spread(segment: Segment, activity: np.ndarray, seconds: float):
     """Sentence times for a take: its voiced span shared out by each sentence's length."""
-    from .credits import sentences as split
+    from pipeline.script.credits import sentences as split
     texts = [s.text for p in segment.paragraphs for s in split(" ".join(p.text.split()), p.line)]
     voiced = np.flatnonzero(activity)
     start, end = (voiced[0] * HOP, (voiced[-1] + 1) * HOP) if len(voiced) else (0.0, seconds)
@@ -168,5 +170,5 @@ def _activity(raw: str, rate: int, block_hops: int = 6000) -> np.ndarray:
     out = []
     with open(raw, "rb") as f:
         while len(block := np.fromfile(f, "<f4", hop * block_hops)):
-            out.append(audio.voice_activity(block, rate, HOP))
+            out.append(dynamics.voice_activity(block, rate, HOP))
     return np.concatenate(out) if out else np.zeros(0, bool)

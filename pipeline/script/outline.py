@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .model import Script
-from .show import EpisodeFormat, Show
+from pipeline.model import Script
+from pipeline.show import EpisodeFormat, Show
 
 
 def outline(script: Script, show: Show | None = None) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PublishError
+from pipeline.errors import PublishError
 
 ART_SIZES = (1400, 3000)  # Apple Podcasts: square, 1400–3000 px on a side
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .errors import PodforgeError
-from .manifest import Asset
-from .model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
-from .show import Music, SoundDesign
+from pipeline.errors import PodforgeError
+from pipeline.manifest import Asset
+from pipeline.model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
+from pipeline.show import Music, SoundDesign
 
 GRID = 0.1  # seconds
 SFX_GAP = 1.0  # a draft's narration waits this long after an [SFX] cue

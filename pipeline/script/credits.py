@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .model import Credit, Note
-from .taxonomy import ROLES
-from .text import match_template, normalize
+from pipeline.model import Credit, Note
+from pipeline.script.taxonomy import ROLES
+from pipeline.script.text import match_template, normalize
 
 # Spoken phrase → taxonomy role. Keys are lower-case, singular, without "original"/"additional".
 _PHRASES = {

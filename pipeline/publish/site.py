@@ -17,11 +17,11 @@ from importlib.resources import files
 from string import Template
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 
-from .model import Credit
+from pipeline.model import Credit
 
 if TYPE_CHECKING:
-    from .publish import Episode
-    from .show import Show
+    from pipeline.publish.run import Episode
+    from pipeline.show import Show
 
 
 def escape(text: str) -> str:

@@ -38,16 +38,16 @@ from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml.etree import SubElement
 
-from . import __version__
-from .artwork import check_artwork, cover_art
-from .errors import PublishError
-from .model import Credit, Metadata, Script
-from .parse import read_script
-from .podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
-from .project import episode_slug
-from .show import Show
-from .site import design, episode_page, hms, index_page, parse_vtt, show_notes
-from .taxonomy import ROLES, group_of
+from pipeline import __version__
+from pipeline.publish.artwork import check_artwork, cover_art
+from pipeline.errors import PublishError
+from pipeline.model import Credit, Metadata, Script
+from pipeline.script.parse import read_script
+from pipeline.publish.podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
+from pipeline.project import episode_slug
+from pipeline.show import Show
+from pipeline.publish.site import design, episode_page, hms, index_page, parse_vtt, show_notes
+from pipeline.script.taxonomy import ROLES, group_of
 
 PUBLISH_TIME = dt.time(10, 0, tzinfo=dt.timezone.utc)  # a script has a date; its hour is ours
 AUDIO_TYPE = "audio/mpeg"

@@ -1,0 +1,62 @@
+"""Ducking and fades: the gain curves that sit music under a voice."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from pipeline.audio.peak import SILENT_DBFS
+
+# ---------------------------------------------------------------------------------------------
+# Ducking and fades
+
+
+def voice_activity(samples: np.ndarray, rate: int, hop: float = 0.01,
+                   hangover: float = 0.15) -> np.ndarray:
+    """Per hop, whether the voice speaks: RMS above a threshold set by this take's own noise
+    floor and level, held for `hangover` so music does not pump between words."""
+    x = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1).mean(axis=1)
+    step = max(1, round(hop * rate))
+    hops = -(-len(x) // step)
+    if not hops:
+        return np.zeros(0, bool)
+    frames = np.concatenate([x, np.zeros(hops * step - len(x), np.float32)]).reshape(hops, step)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-12)
+    floor, loud = np.percentile(level, [10, 95])
+    threshold = max(floor + 0.35 * (loud - floor), loud - 40.0, SILENT_DBFS)
+    speaking = level > threshold
+    hold = round(hangover / hop) + 1
+    return np.convolve(speaking, np.ones(hold))[:hops] > 0
+
+
+def duck_gain(activity: np.ndarray, hop: float, rate: int, n_frames: int, depth_db: float,
+              attack: float = 0.08, release: float = 0.4) -> np.ndarray:
+    """Per-frame linear gain for music under a voice, like a sidechain compressor: it falls to
+    -depth_db within `attack` seconds of speech and returns to 1 within `release` of a pause."""
+    target = np.where(np.asarray(activity, bool), -abs(depth_db), 0.0)
+    down = abs(depth_db) * hop / attack if attack > 0 else np.inf
+    up = abs(depth_db) * hop / release if release > 0 else np.inf
+    level = np.empty(len(target) + 1)
+    level[0] = now = target[0] if len(target) else 0.0
+    for i, want in enumerate(target.tolist(), 1):  # hops are 100 a second: a loop is fine
+        now = max(want, now - down) if want < now else min(want, now + up)
+        level[i] = now
+    at = np.arange(len(level)) * hop * rate
+    gain = np.interp(np.arange(n_frames), at, np.power(10, level / 20))
+    return gain.astype(np.float32)
+
+
+def fade(samples: np.ndarray, rate: int, fade_in: float = 0.0, fade_out: float = 0.0,
+         curve: Literal["equal_power", "linear"] = "equal_power") -> np.ndarray:
+    """A copy with ramps at the ends; equal power keeps a fade from sounding like it dips."""
+    y = np.array(samples, dtype=np.float32)
+    for seconds, ends in ((fade_in, slice(None)), (fade_out, slice(None, None, -1))):
+        n = min(len(y), round(seconds * rate))
+        if n > 0:
+            t = np.arange(n, dtype=np.float32) / n
+            ramp = np.sin(t * np.float32(np.pi / 2)) if curve == "equal_power" else t
+            part = y[ends][:n]
+            part *= ramp.reshape(-1, *([1] * (y.ndim - 1)))
+    return y
+

@@ -1,0 +1,100 @@
+"""Loudness per ITU-R BS.1770-4: the one meter every stage (and the report) uses."""
+
+from __future__ import annotations
+
+from array import array
+
+import numpy as np
+import pyloudnorm
+from pyloudnorm.iirfilter import IIRfilter
+# pyloudnorm's K-weighting runs through scipy; its C biquads carry filter state from one block to
+# the next, which numpy cannot do without a per-sample Python loop.
+from scipy.signal import sosfilt
+
+
+_CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])  # L, R, C, Ls, Rs
+_ABSOLUTE_GATE = -70.0  # LUFS
+_RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
+
+
+def integrated_loudness(samples: np.ndarray, rate: int) -> float:
+    """Integrated loudness in LUFS; -inf for silence or less than one 400 ms gating block."""
+    if len(samples) < 0.4 * rate:
+        return -np.inf
+    return float(pyloudnorm.Meter(rate).integrated_loudness(np.asarray(samples)))
+
+
+class LoudnessMeter:
+    """integrated_loudness of a stream fed block by block, keeping one number per 100 ms.
+
+    Gating blocks are 400 ms long and start every 100 ms, so each is the sum of four 100 ms steps:
+    only the K-weighted energy of each step is kept, and the filter state runs across blocks.
+    """
+
+    def __init__(self, rate: int, channels: int):
+        if not 1 <= channels <= len(_CHANNEL_WEIGHTS):
+            raise ValueError(f"BS.1770 weighs 1 to 5 channels, not {channels}")
+        self.rate, self.channels = rate, channels
+        # pyloudnorm's own K-weighting coefficients, so the two meters cannot drift apart.
+        stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
+                  IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")]
+        self._sos = np.array([np.r_[s.b, s.a] for s in stages])
+        self._state = np.zeros((len(stages), 2, channels))
+        self._weights = _CHANNEL_WEIGHTS[:channels]
+        self._frames = 0
+        self._partial = 0.0  # weighted energy of the step still filling
+        self._steps = array("d")  # weighted energy of every finished step
+
+    def add(self, block: np.ndarray) -> None:
+        # A whisper of DC keeps the filter state out of subnormal numbers, which digital
+        # silence would otherwise decay it into, making the filter ten times slower.
+        x = np.add(block, 1e-18, dtype=np.float64).reshape(len(block), -1)
+        if x.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
+        if not len(x):
+            return
+        y, self._state = sosfilt(self._sos, x, axis=0, zi=self._state)
+        y *= y
+        power = y[:, 0] * self._weights[0]
+        for c in range(1, self.channels):
+            power += y[:, c] * self._weights[c]
+        energy = np.cumsum(power)
+        start, self._frames = self._frames, self._frames + len(x)
+        # Step j spans frames [j * rate // 10, (j + 1) * rate // 10): pyloudnorm's boundaries.
+        done = len(self._steps)
+        ends = np.arange(done + 1, done + 3 + 10 * len(x) // self.rate) * self.rate // 10
+        ends = ends[ends <= self._frames] - start
+        if not len(ends):
+            self._partial += energy[-1]
+            return
+        totals = energy[ends - 1]
+        steps = np.diff(totals, prepend=0.0)
+        steps[0] += self._partial
+        self._steps.extend(steps)
+        self._partial = energy[-1] - totals[-1]
+
+    def steps(self) -> np.ndarray:
+        """The weighted K-filtered energy of every finished 100 ms step (the unfinished one is
+        left out), so measurements of consecutive pieces can be joined: see integrated_of."""
+        return np.array(self._steps, dtype=np.float64)
+
+    @property
+    def integrated(self) -> float:
+        return self.integrated_of(np.frombuffer(self._steps, dtype=np.float64), self.rate)
+
+    @staticmethod
+    def integrated_of(steps: np.ndarray, rate: int) -> float:
+        """Gated integrated loudness (LUFS) from 100 ms step energies; -inf if nothing passes."""
+        if len(steps) < 4:
+            return -np.inf
+        z = (steps[:-3] + steps[1:-2] + steps[2:-1] + steps[3:]) / (0.4 * rate)
+        with np.errstate(divide="ignore"):
+            loudness = -0.691 + 10 * np.log10(z)
+        gated = z[loudness >= _ABSOLUTE_GATE]
+        if not len(gated):
+            return -np.inf
+        relative = -0.691 + 10 * np.log10(gated.mean()) + _RELATIVE_GATE
+        gated = z[(loudness > relative) & (loudness > _ABSOLUTE_GATE)]
+        return float(-0.691 + 10 * np.log10(gated.mean())) if len(gated) else -np.inf
+
+

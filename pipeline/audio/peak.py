@@ -1,0 +1,215 @@
+"""True peak (BS.1770-4 Annex 2) and the true-peak limiter that keeps a master under its ceiling."""
+
+from __future__ import annotations
+
+
+
+import numpy as np
+
+
+SILENT_DBFS = -60.0  # a signal whose peak is below this holds nothing worth keeping
+
+
+def db(amplitude: float) -> float:
+    return 20 * np.log10(amplitude) if amplitude > 0 else -np.inf
+
+
+
+
+# BS.1770-4 Annex 2: the 48-tap interpolator as four 12-tap phases, each giving one of the four
+# points a 4x oversampled signal has between the window's sixth and seventh samples.
+_PHASE_0 = [0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000,
+            -0.0594482421875, 0.1373291015625, 0.9721679687500, -0.1022949218750,
+            0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500]
+_PHASE_1 = [-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250,
+            -0.1665039062500, 0.4650878906250, 0.7797851562500, -0.2003173828125,
+            0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375]
+_PHASES = np.array([_PHASE_0, _PHASE_1, _PHASE_1[::-1], _PHASE_0[::-1]], np.float32)
+_TAPS = _PHASES.shape[1]
+_CHUNK = 1 << 16
+_GAIN_BOUND = float(np.abs(_PHASES).sum(axis=1).max())  # |point| <= this * max |window|
+_OVERSAMPLED_RATE = 176_400  # at or above it the samples are as dense as 4x oversampling
+
+
+def true_peak_dbtp(samples: np.ndarray, rate: int, floor_dbtp: float = -np.inf) -> float:
+    """Peak of the 4x oversampled signal in dBTP (never below the sample peak); -inf if silent.
+
+    With `floor_dbtp` (a running maximum, say), only windows that could beat it are oversampled:
+    the answer is exact whenever it exceeds the floor, which is all a running maximum needs.
+    """
+    x = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1)
+    peak = float(_frame_peaks(x).max()) if x.size else 0.0
+    if peak == 0 or rate >= _OVERSAMPLED_RATE:
+        return db(peak)
+    edge = np.zeros((_TAPS - 1, x.shape[1]), np.float32)
+    floor = max(peak, 10 ** (floor_dbtp / 20) if np.isfinite(floor_dbtp) else 0.0)
+    return db(max(peak, float(_window_peaks(np.concatenate([edge, x, edge]), floor).max())))
+
+
+class TruePeakMeter:
+    """true_peak_dbtp of a stream fed block by block: windows across a block edge see both sides
+    (measuring each block alone would invent an edge at every block, and overshoot there)."""
+
+    def __init__(self, rate: int, channels: int):
+        self.rate = rate
+        self._tail = np.zeros((_TAPS - 1, channels), np.float32)  # the stream starts in silence
+        self._peak = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        block = np.asarray(block, dtype=np.float32).reshape(len(block), -1)
+        if not len(block):
+            return
+        x = np.concatenate([self._tail, block])
+        self._tail = x[-(_TAPS - 1):]
+        self._peak = max(self._peak, float(_frame_peaks(block).max()))
+        if self.rate < _OVERSAMPLED_RATE and self._peak > 0:
+            self._peak = max(self._peak, float(_window_peaks(x, self._peak).max()))
+
+    @property
+    def dbtp(self) -> float:
+        """The peak so far, with the stream ending in silence."""
+        end = np.concatenate([self._tail, np.zeros_like(self._tail)])
+        last = float(_window_peaks(end, self._peak).max()) if self._peak > 0 else 0.0
+        return db(max(self._peak, last))
+
+
+def _frame_peaks(x: np.ndarray) -> np.ndarray:
+    """max |x| across channels, frame by frame (numpy reduces a short last axis slowly)."""
+    peak = np.abs(x[:, 0])
+    for c in range(1, x.shape[1]):
+        np.maximum(peak, np.abs(x[:, c]), out=peak)
+    return peak
+
+
+def _window_peaks(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Largest |interpolated point| of each 12-frame window of x (len(x) - 11 of them).
+
+    Windows whose samples are too quiet for any interpolated point to pass `floor` get that
+    bound instead (at most `floor`): in programme material loud windows are rare, so only they
+    pay for the filter. The filter is written as shifted multiply-adds rather than a matrix
+    product: as fast on one core, but BLAS threads make it several times slower when busy.
+    """
+    n = max(0, len(x) - _TAPS + 1)
+    if floor > 0 and n:
+        bound = _GAIN_BOUND * _sliding(_frame_peaks(x), _TAPS, np.maximum)
+        loud = np.flatnonzero(bound > floor)
+        if len(loud) < n // 8:
+            for c in range(x.shape[1]):
+                column = np.ascontiguousarray(x[:, c])
+                windows = column[loud[:, None] + np.arange(_TAPS)]
+                points = np.abs(sum(windows[:, k:k + 1] * _PHASES[:, k] for k in range(_TAPS)))
+                exact = points.max(axis=1)
+                bound[loud] = exact if c == 0 else np.maximum(bound[loud], exact)
+            return bound.astype(np.float32)
+    peaks = np.zeros(n, np.float32)
+    point, term = np.empty((2, min(n, _CHUNK)), np.float32)
+    for c in range(x.shape[1]):
+        column = np.ascontiguousarray(x[:, c])
+        for i in range(0, n, _CHUNK):  # bounds the temporaries
+            m = min(_CHUNK, n - i)
+            acc, tmp, best = point[:m], term[:m], peaks[i:i + m]
+            for phase in _PHASES:
+                np.multiply(column[i:i + m], phase[0], out=acc)
+                for k in range(1, _TAPS):
+                    acc += np.multiply(column[i + k:i + k + m], phase[k], out=tmp)
+                np.maximum(best, np.abs(acc, out=acc), out=best)
+    return peaks
+
+
+def _sliding(v: np.ndarray, width: int, pick: np.ufunc) -> np.ndarray:
+    """pick (np.maximum or np.minimum) over every `width` run of v.
+
+    By doubling: after k passes m[i] covers v[i:i + 2**k], and two overlapping such runs cover
+    any width below 2**(k+1). log2(width) contiguous passes beat van Herk's accumulate, which
+    numpy runs slowly along short axes.
+    """
+    n = len(v) - width + 1
+    if n <= 0:
+        return v[:0]
+    m, span = v, 1
+    while span * 2 <= width:
+        m = pick(m[:-span], m[span:])
+        span *= 2
+    return pick(m[:n], m[width - span:width - span + n])
+
+
+
+# ---------------------------------------------------------------------------------------------
+# Limiting
+
+_MARGIN_DB = 0.05  # covers the gain's own slope inside the 12-tap interpolation window
+
+
+class Limiter:
+    """Brickwall limiter whose output's true peak never exceeds ceiling_dbtp.
+
+    The gain needed at each frame (from the true peak, so overs between samples count) is held
+    over the look-ahead window, released at release_db_per_s, then averaged over the look-ahead.
+    Averaging a held minimum can only lower it, so the gain reaches its floor exactly at the peak
+    and never rises above what any frame needs; it is flat across the peak's interpolation window.
+    Everything is vectorised; the output lags the input by `latency` frames, which flush() returns.
+    """
+
+    def __init__(self, rate: int, channels: int, ceiling_dbtp: float = -1.0, *,
+                 lookahead: float = 0.005, release_db_per_s: float = 60.0):
+        if lookahead <= 0 or release_db_per_s <= 0:
+            raise ValueError("lookahead and release_db_per_s must be positive")
+        self.channels = channels
+        self._ramp = max(1, round(lookahead * rate))
+        self._ceiling_db = ceiling_dbtp - _MARGIN_DB
+        self._threshold = 10 ** (self._ceiling_db / 20)
+        self._release = release_db_per_s / rate  # dB per frame
+        half = _TAPS // 2
+        self.latency = half + self._ramp + half  # detection, then the hold's look-ahead
+        self._input = np.zeros((self.latency, channels), np.float32)  # the audio not yet out
+        self._needed = np.zeros(self._ramp + 2 * half)  # dB each frame needs, for the hold
+        self._held = np.zeros(self._ramp)  # released gain (dB), for the average
+        self._gain_db = 0.0  # the release's last value
+        self._skip = self.latency  # the zeros the delay line starts with
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block, dtype=np.float32).reshape(len(block), -1)
+        if x.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
+        out = self._run(x)
+        skip = min(self._skip, len(out))
+        self._skip -= skip
+        return out[skip:]
+
+    def flush(self) -> np.ndarray:
+        """The last `latency` frames; the limiter is spent afterwards."""
+        return self.process(np.zeros((self.latency, self.channels), np.float32))
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if not n:
+            return x
+        audio = np.concatenate([self._input, x])
+        self._input = audio[n:]
+        # Frame k's peak: itself and the interpolated points on either side of it.
+        detect = audio[self.latency - _TAPS:]
+        between = _window_peaks(detect, self._threshold)
+        peak = np.maximum(_frame_peaks(detect[_TAPS // 2:-(_TAPS // 2)]),
+                          np.maximum(between[:-1], between[1:]))
+        needed = np.zeros(n)
+        over = peak > self._threshold
+        needed[over] = self._ceiling_db - 20 * np.log10(peak[over])
+        needed = np.concatenate([self._needed, needed])
+        self._needed = needed[n:]
+        if not needed.any() and self._gain_db == 0 and not self._held.any():
+            return audio[:n]  # nothing to limit anywhere in sight: pass through untouched
+        held = _sliding(needed, len(self._needed) + 1, np.minimum)
+        # Release: gain_db[j] = min over i <= j of held[i] + release * (j - i), as one scan.
+        rise = self._release * np.arange(n)
+        released = rise + np.minimum(self._gain_db + self._release,
+                                     np.minimum.accumulate(held - rise))
+        self._gain_db = float(released[-1])
+        window = np.concatenate([self._held, released])
+        self._held = window[n:]
+        total = np.concatenate([[0.0], np.cumsum(window)])
+        span = self._ramp + 1
+        gain_db = np.minimum((total[span:] - total[:-span]) / span, 0)
+        gain = np.exp(gain_db.astype(np.float32) * np.float32(np.log(10) / 20))
+        return audio[:n] * gain[:, None]
+
+

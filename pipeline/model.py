@@ -235,3 +235,31 @@ class Timeline:
     @property
     def duration(self) -> float:
         return self.spans[-1].start + self.spans[-1].duration if self.spans else 0.0
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A titled stretch of the episode. ID3 CHAP frames, chapters.json, the feed and the site all
+    read this one value, so no two of them can disagree about where a chapter starts."""
+
+    title: str
+    start: float  # seconds, to the millisecond
+    end: float
+
+    @property
+    def start_ms(self) -> int:
+        return round(self.start * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return round(self.end * 1000)
+
+
+@dataclass(frozen=True)
+class TimedLine:
+    """A spoken line with its time in the episode: one transcript cue, one sentence on the site."""
+
+    start: float
+    end: float
+    text: str
+    speaker: str | None = None

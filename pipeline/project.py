@@ -72,6 +72,19 @@ def script_paths(paths: list[Path], project: Project) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def read_sources(listed: tuple[str, ...], path: Path) -> tuple[str, ...]:
+    """Front-matter sources, then sources.txt's lines (one per line, # for comments)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        lines = []
+    except (OSError, UnicodeDecodeError) as err:
+        raise PodforgeError(f"{path}: cannot read the sources ({err}): make it a UTF-8 text "
+                            "file with one source per line") from None
+    found = [s.strip() for s in (*listed, *lines) if s.strip() and not s.lstrip().startswith("#")]
+    return tuple(dict.fromkeys(found))
+
+
 def episode_slug(script_path: Path, script: Script) -> str:
     """Front matter slug, else the episode folder's name."""
     return script.metadata.slug or script_path.parent.name

@@ -12,7 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from pipeline.model import Credit, Identity, Metadata, Script
+from pipeline.model import Chapter, Credit, Identity, Metadata, Script, TimedLine
+from pipeline.report import BuildReport
 from pipeline.show import Owner, Show
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -93,13 +94,17 @@ def write_build(root: Path, slug: str, audio: bytes, title: str = "") -> Path:
     (build / "transcript.srt").write_text("".join(
         f"{i}\n{_clock(a, True)} --> {_clock(b, True)}\n{text}\n\n"
         for i, (a, b, text) in enumerate(CUES, 1)), encoding="utf-8")
-    (build / "report.json").write_text(json.dumps({
-        "audio": "episode.mp3", "duration_seconds": DURATION, "integrated_lufs": -16.0,
-        "true_peak_dbtp": -1.2,
-        "chapters": [{"title": name, "start_seconds": start} for name, start in CHAPTERS],
-        "segments": [], "files": {"chapters_file": "chapters.json",
-                                  "transcript_vtt": "transcript.vtt",
-                                  "transcript_srt": "transcript.srt"}}), encoding="utf-8")
+    ends = [start for _, start in CHAPTERS[1:]] + [DURATION]
+    report = BuildReport(
+        slug=slug, script=f"episodes/{slug}/script.txt", script_sha256="0" * 64,
+        metadata=Metadata(title=title or slug), credits=(), sources=(), audio="episode.mp3",
+        audio_bytes=len(audio), duration=DURATION, integrated_lufs=-16.0, true_peak_dbtp=-1.2,
+        gain_db=0.0, chapters=tuple(Chapter(name, start, end)
+                                    for (name, start), end in zip(CHAPTERS, ends)),
+        segments=(), lines=tuple(TimedLine(a, b, text, "Nora Vance") for a, b, text in CUES),
+        chapters_file="chapters.json", transcript_vtt="transcript.vtt",
+        transcript_srt="transcript.srt", key="test")
+    (build / "report.json").write_text(report.to_json(), encoding="utf-8")
     return build
 
 

@@ -16,6 +16,7 @@ from mutagen.id3 import ID3
 
 from pipeline.build import episode as build_module
 from pipeline.cli import main
+from pipeline.report import BuildReport
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.audio.tags import read_chapters
 
@@ -64,46 +65,46 @@ def built(tmp_path_factory):
 
 def test_outputs_and_report_contract(built):
     _, out = built
-    report = json.loads((out / "report.json").read_text())
-    assert {"audio", "duration_seconds", "integrated_lufs", "true_peak_dbtp", "chapters",
-            "segments", "files"} <= set(report)
-    assert report["audio"] == "test-event.mp3" and (out / report["audio"]).is_file()
-    assert report["files"] == {"chapters_file": "chapters.json",
-                               "transcript_vtt": "transcript.vtt",
-                               "transcript_srt": "transcript.srt"}
-    assert [s["kind"] for s in report["segments"]] == ["cold_open", "intro", "act", "act",
+    report = BuildReport.from_json((out / "report.json").read_text())
+    assert report.schema == 2 and report.slug == "test-event"
+    assert report.metadata.title == "The Test Event" and report.credits
+    assert report.audio == "test-event.mp3" and (out / report.audio).is_file()
+    assert report.files == ("test-event.mp3", "chapters.json", "transcript.vtt",
+                            "transcript.srt")
+    assert report.lines and report.lines[0].text == "A scene opens."
+    assert [s.kind for s in report.segments] == ["cold_open", "intro", "act", "act",
                                                        "teaser", "credits"]
-    assert {s["voice"] for s in report["segments"]} == {"draft"}
-    assert report["segments"][2]["title"] == "Start"
-    assert [c["title"] for c in report["chapters"]][2] == "Act 1: Start"
+    assert {s.voice for s in report.segments} == {"draft"}
+    assert report.segments[2].title == "Start"
+    assert [c.title for c in report.chapters][2] == "Act 1: Start"
 
 
 def test_loudness_and_true_peak_meet_the_standard(built):
     _, out = built
-    report = json.loads((out / "report.json").read_text())
-    assert abs(report["integrated_lufs"] - -16.0) <= 0.5
-    assert report["true_peak_dbtp"] <= -1.0
+    report = BuildReport.from_json((out / "report.json").read_text())
+    assert abs(report.integrated_lufs - -16.0) <= 0.5
+    assert report.true_peak_dbtp <= -1.0
 
 
 def test_ffmpeg_ebur128_agrees_with_the_report(built):
     _, out = built
-    report = json.loads((out / "report.json").read_text())
+    report = BuildReport.from_json((out / "report.json").read_text())
     log = subprocess.run([find_ffmpeg(), "-hide_banner", "-nostats", "-i",
-                          str(out / report["audio"]), "-af", "ebur128", "-f", "null", "-"],
+                          str(out / report.audio), "-af", "ebur128", "-f", "null", "-"],
                          capture_output=True, text=True).stderr
     measured = float(re.findall(r"I:\s+(-?\d+\.\d) LUFS", log)[-1])
-    assert abs(measured - report["integrated_lufs"]) <= 0.5
+    assert abs(measured - report.integrated_lufs) <= 0.5
 
 
 def test_mp3_format_tags_and_chapters_match_chapters_json(built):
     _, out = built
-    report = json.loads((out / "report.json").read_text())
-    mp3 = out / report["audio"]
+    report = BuildReport.from_json((out / "report.json").read_text())
+    mp3 = out / report.audio
     from mutagen.mp3 import MP3, BitrateMode
     info = MP3(mp3).info
     assert (info.bitrate, info.sample_rate, info.channels) == (128000, 44100, 2)
     assert info.bitrate_mode in (BitrateMode.CBR, BitrateMode.UNKNOWN)
-    assert abs(info.length - report["duration_seconds"]) < 0.1
+    assert abs(info.length - report.duration) < 0.1
     tags = ID3(mp3)
     assert tags.version[:2] == (2, 4)
     assert str(tags["TIT2"]) == "The Test Event" and str(tags["TALB"]) == "Test Show"
@@ -113,18 +114,20 @@ def test_mp3_format_tags_and_chapters_match_chapters_json(built):
     assert cover.mime == "image/png" and cover.data.startswith(b"\x89PNG")
     chapters = json.loads((out / "chapters.json").read_text())
     assert chapters["version"] == "1.2.0"
-    from_id3 = [(title, start) for title, start, _ in read_chapters(mp3)]
-    assert from_id3 == [(c["title"], round(c["startTime"] * 1000)) for c in chapters["chapters"]]
+    from_id3 = [(c.title, c.start_ms, c.end_ms) for c in read_chapters(mp3)]
+    assert from_id3 == [(c["title"], round(c["startTime"] * 1000), round(c["endTime"] * 1000))
+                        for c in chapters["chapters"]]
+    assert tuple(read_chapters(mp3)) == report.chapters
 
 
 def test_transcripts_are_timed_within_the_episode(built):
     _, out = built
-    report = json.loads((out / "report.json").read_text())
+    report = BuildReport.from_json((out / "report.json").read_text())
     vtt = (out / "transcript.vtt").read_text()
     assert vtt.startswith("WEBVTT") and "<v Ann Host>A scene opens." in vtt
     stamps = re.findall(r"(\d\d):(\d\d):(\d\d)\.(\d\d\d) --> ", vtt)
     starts = [int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000 for h, m, s, ms in stamps]
-    assert starts == sorted(starts) and starts[-1] < report["duration_seconds"]
+    assert starts == sorted(starts) and starts[-1] < report.duration
     srt = (out / "transcript.srt").read_text()
     assert srt.startswith("1\n00:00:") and "Audio editing by Bo Editor." in srt
 
@@ -175,8 +178,8 @@ def test_takes_at_any_rate_are_used_and_low_rates_warn(tmp_path: Path):
     result = podforge(tmp_path, "build")
     assert result.exit_code == 0, result.output
     assert "8000 Hz is below 22050 Hz" in result.output
-    report = json.loads((tmp_path / "build" / "test-event" / "report.json").read_text())
-    voices = {s["kind"]: s["voice"] for s in report["segments"]}
+    report = BuildReport.from_json((tmp_path / "build" / "test-event" / "report.json").read_text())
+    voices = {s.kind: s.voice for s in report.segments}
     assert voices["intro"] == voices["teaser"] == "take" and voices["cold_open"] == "draft"
 
 
@@ -260,8 +263,8 @@ def test_a_mono_show_at_minus_19_lufs(tmp_path: Path):
     show.write_text(show.read_text() + "  loudness: {integrated_lufs: -19, true_peak_dbtp: -2}\n"
                     "  output: {bitrate_kbps: 64, sample_rate: 44100, channels: 1}\n")
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
-    report = json.loads((tmp_path / "build" / "test-event" / "report.json").read_text())
-    assert abs(report["integrated_lufs"] - -19.0) <= 0.5 and report["true_peak_dbtp"] <= -2.0
+    report = BuildReport.from_json((tmp_path / "build" / "test-event" / "report.json").read_text())
+    assert abs(report.integrated_lufs - -19.0) <= 0.5 and report.true_peak_dbtp <= -2.0
     from mutagen.mp3 import MP3
     info = MP3(tmp_path / "build" / "test-event" / "test-event.mp3").info
     assert (info.channels, info.bitrate) == (1, 64000)
@@ -275,11 +278,11 @@ def test_cache_entries_no_build_uses_are_pruned(tmp_path: Path):
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
     stale = set(cache.glob("span-*.f32"))
     assert len(stale) == 7  # the old act 2 is still there: younger than the grace period
-    report = json.loads((tmp_path / "build" / "test-event" / "report.json").read_text())
+    report = BuildReport.from_json((tmp_path / "build" / "test-event" / "report.json").read_text())
     # The old act 2: its span (.f32, .steps.npy) and its narration (.f32, .npy, .json).
     assert build_module.prune_cache(tmp_path, grace=0) == 5
     assert len(list(cache.glob("span-*.f32"))) == 6
-    assert {p.name.split(".")[0] for p in cache.glob("*-*")} == set(report["cache"])
+    assert {p.name.split(".")[0] for p in cache.glob("*-*")} == set(report.cache)
 
 
 def test_what_does_not_change_the_audio_does_not_re_render_it(tmp_path: Path, monkeypatch):

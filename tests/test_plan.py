@@ -13,7 +13,8 @@ from pipeline.model import Narration
 from pipeline.script.parse import parse
 from pipeline.build.plan import check_cues, check_sound, describe, estimate, plan
 from pipeline.show import Music, SoundDesign
-from pipeline.build.transcript import Line, chapters_json, split_long, srt, vtt
+from pipeline.build.transcript import chapters_json, split_long, srt, vtt
+from pipeline.model import Chapter, TimedLine as Line
 
 from conftest import MINIMAL
 
@@ -111,6 +112,8 @@ def test_transcripts_and_chapters():
     long = split_long([Line(0, 20, " ".join(["word"] * 60))])
     assert len(long) >= 3 and long[-1].end == pytest.approx(20)
     import json
-    data = json.loads(chapters_json([("Cold Open", 0), ("Act 1: X", 61234)], "T"))
+    data = json.loads(chapters_json([Chapter("Cold Open", 0, 61.234),
+                                     Chapter("Act 1: X", 61.234, 70)], "T"))
     assert data == {"version": "1.2.0", "title": "T", "chapters": [
-        {"startTime": 0.0, "title": "Cold Open"}, {"startTime": 61.234, "title": "Act 1: X"}]}
+        {"startTime": 0.0, "endTime": 61.234, "title": "Cold Open"},
+        {"startTime": 61.234, "endTime": 70.0, "title": "Act 1: X"}]}

@@ -6,14 +6,15 @@ import soundfile as sf
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 
+from pipeline.model import Chapter
 from pipeline.audio import encode
 
 from pipeline.audio import tags
 
 RATE = 44100
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))  # tags store bytes; they need not decode
-CHAPTERS = [("intro", "Cold open", 0, 12_345), ("ch1", "The tank — 1919", 12_345, 61_001),
-            ("ch2", "Aftermath", 61_500, 179_999)]
+CHAPTERS = [Chapter("Cold open", 0, 12.345), Chapter("The tank — 1919", 12.345, 61.001),
+            Chapter("Aftermath", 61.5, 179.999)]
 FIELDS = dict(title="The Great Molasses Flood", artist="Podforge Radio", album="Strange Floods",
               date="2024-01-15", comment="Boston, 15 January 1919.")
 
@@ -29,7 +30,7 @@ def mp3(tmp_path):
 def test_tags_and_chapters_round_trip(mp3):
     tags.write_tags(mp3, **FIELDS, cover=PNG, chapters=CHAPTERS)
 
-    assert tags.read_chapters(mp3) == [(title, start, end) for _, title, start, end in CHAPTERS]
+    assert tags.read_chapters(mp3) == list(CHAPTERS)
     found = ID3(mp3)
     assert found.version == (2, 4, 0)
     assert [str(found[key]) for key in ("TIT2", "TPE1", "TALB", "TDRC", "TCON")] == [
@@ -38,7 +39,7 @@ def test_tags_and_chapters_round_trip(mp3):
     [cover] = found.getall("APIC")
     assert (cover.mime, cover.type, cover.data) == ("image/png", 3, PNG)
     [toc] = found.getall("CTOC")
-    assert toc.child_element_ids == ["intro", "ch1", "ch2"] and toc.flags == 3  # top-level, ordered
+    assert toc.child_element_ids == ["chp0", "chp1", "chp2"] and toc.flags == 3  # top-level, ordered
     # The audio is untouched and still decodes.
     assert MP3(mp3).info.length == pytest.approx(1.0, abs=0.1)
     assert sf.info(mp3).samplerate == RATE
@@ -47,9 +48,9 @@ def test_tags_and_chapters_round_trip(mp3):
 def test_the_table_of_contents_sets_the_order(mp3):
     tags.write_tags(mp3, **FIELDS, chapters=CHAPTERS)
     found = ID3(mp3)
-    found["CTOC:toc"].child_element_ids = ["ch2", "intro", "ch1"]
+    found["CTOC:toc"].child_element_ids = ["chp2", "chp0", "chp1"]
     found.save(v2_version=4)
-    assert [title for title, _, _ in tags.read_chapters(mp3)] == ["Aftermath", "Cold open",
+    assert [c.title for c in tags.read_chapters(mp3)] == ["Aftermath", "Cold open",
                                                                   "The tank — 1919"]
 
 
@@ -59,7 +60,7 @@ def test_writing_again_replaces_the_tags(mp3):
     found = ID3(mp3)
     assert str(found["TIT2"]) == "Take two"
     assert found.getall("APIC") == [] and len(found.getall("CHAP")) == 1
-    assert tags.read_chapters(mp3) == [("Cold open", 0, 12_345)]
+    assert tags.read_chapters(mp3) == [Chapter("Cold open", 0, 12.345)]
 
 
 def test_tagging_inside_the_writer_publishes_a_tagged_file(tmp_path):
@@ -79,9 +80,9 @@ def test_an_untagged_file_has_no_chapters(mp3):
 
 @pytest.mark.parametrize("change,complaint", [
     (dict(date="15/01/2024"), "Invalid isoformat"),
-    (dict(chapters=[("a", "A", 0, 100), ("b", "B", 50, 200)]), "must start at or after 100 ms"),
-    (dict(chapters=[("a", "A", 0, 100), ("a", "B", 100, 200)]), "unique"),
-    (dict(chapters=[("a", "A", 100, 100)]), "end after it starts"),
+    (dict(chapters=[Chapter("A", 0, 0.1), Chapter("B", 0.05, 0.2)]),
+     "must start at or after 100 ms"),
+    (dict(chapters=[Chapter("A", 0.1, 0.1)]), "end after it starts"),
     (dict(cover=b"GIF89a"), "neither JPEG nor PNG"),
 ])
 def test_bad_tag_data_is_refused_before_touching_the_file(mp3, change, complaint):

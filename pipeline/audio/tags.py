@@ -15,8 +15,9 @@ from datetime import date as Date
 from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TPE1, CTOCFlags,
                          ID3NoHeaderError, PictureType)
 
+from pipeline.model import Chapter
+
 StrPath = str | os.PathLike[str]
-Chapter = tuple[str, str, int, int]  # element_id, title, start_ms, end_ms
 
 _UTF8 = 3  # ID3v2.4 text encoding
 _TOC_ID = "toc"
@@ -32,6 +33,7 @@ def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: 
         Date.fromisoformat(date)  # ValueError on anything but a real YYYY-MM-DD date
     _check(chapters)
     tags = ID3()
+    ids = [f"chp{i}" for i in range(len(chapters))]
     tags.add(TIT2(encoding=_UTF8, text=title))
     tags.add(TPE1(encoding=_UTF8, text=artist))
     tags.add(TALB(encoding=_UTF8, text=album))
@@ -45,17 +47,18 @@ def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: 
                       type=PictureType.COVER_FRONT, desc="cover", data=cover))
     if chapters:
         tags.add(CTOC(element_id=_TOC_ID, flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-                      child_element_ids=[c[0] for c in chapters], sub_frames=[]))
-        for element_id, name, start, end in chapters:
+                      child_element_ids=ids, sub_frames=[]))
+        for element_id, chapter in zip(ids, chapters):
             # Byte offsets 0xFFFFFFFF mean "unused": players seek by time.
-            tags.add(CHAP(element_id=element_id, start_time=start, end_time=end,
-                          start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
-                          sub_frames=[TIT2(encoding=_UTF8, text=name)]))
+            tags.add(CHAP(element_id=element_id, start_time=chapter.start_ms,
+                          end_time=chapter.end_ms, start_offset=0xFFFFFFFF,
+                          end_offset=0xFFFFFFFF,
+                          sub_frames=[TIT2(encoding=_UTF8, text=chapter.title)]))
     tags.save(os.fspath(mp3_path), v1=0, v2_version=4)  # v1=0 drops any ID3v1 tag
 
 
-def read_chapters(mp3_path: StrPath) -> list[tuple[str, int, int]]:
-    """(title, start_ms, end_ms) in the top-level table of contents' order, else by start."""
+def read_chapters(mp3_path: StrPath) -> list[Chapter]:
+    """The chapters in the top-level table of contents' order, else by start."""
     try:
         tags = ID3(os.fspath(mp3_path))
     except ID3NoHeaderError:
@@ -64,8 +67,8 @@ def read_chapters(mp3_path: StrPath) -> list[tuple[str, int, int]]:
     tocs = [t for t in tags.getall("CTOC") if t.flags & CTOCFlags.TOP_LEVEL]
     order = (tocs[0].child_element_ids if tocs
              else sorted(chapters, key=lambda i: chapters[i].start_time))
-    return [(_title(chapters[i]), chapters[i].start_time, chapters[i].end_time)
-            for i in order if i in chapters]
+    return [Chapter(_title(chapters[i]), chapters[i].start_time / 1000,
+                    chapters[i].end_time / 1000) for i in order if i in chapters]
 
 
 def _title(chap: CHAP) -> str:
@@ -74,14 +77,13 @@ def _title(chap: CHAP) -> str:
 
 
 def _check(chapters: Sequence[Chapter]) -> None:
-    ids = [c[0] for c in chapters]
-    if len(set(ids)) != len(ids) or _TOC_ID in ids or not all(ids):
-        raise ValueError(f"chapter ids must be unique, non-empty and not {_TOC_ID!r}: {ids}")
     previous = 0
-    for element_id, _, start, end in chapters:
+    for chapter in chapters:
+        start, end = chapter.start_ms, chapter.end_ms
         if not previous <= start < end:
-            raise ValueError(f"chapter {element_id!r} ({start}-{end} ms) must start at or after "
-                             f"{previous} ms, where the one before ends, and end after it starts")
+            raise ValueError(f"chapter {chapter.title!r} ({start}-{end} ms) must start at or "
+                             f"after {previous} ms, where the one before ends, and end after "
+                             "it starts")
         previous = end
 
 

@@ -23,17 +23,18 @@ from pipeline.publish.artwork import cover_art, image_size
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import AudioError, PodforgeError
 from pipeline.manifest import Asset
-from pipeline.model import Cue, Narration, Script, Segment, Span
+from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
 from pipeline.build.plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
                    sequence)
 from pipeline.progress import Progress
-from pipeline.project import Project, episode_slug
+from pipeline.project import Project, episode_slug, read_sources
 from pipeline.show import SoundDesign
 from pipeline.files import save_json, write_text
 from pipeline.build.master import master
 from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
 from pipeline.audio.tags import write_tags
-from pipeline.build.transcript import Line, chapters_json, split_long, srt, vtt
+from pipeline.build.transcript import chapters_json, split_long, srt, vtt
+from pipeline.report import BuildReport, SegmentReport, read_report
 
 RENDER_VERSION = "1"  # bump when a change to the code changes the audio
 
@@ -48,7 +49,7 @@ class Options:
 class Built:
     slug: str
     folder: Path
-    report: dict
+    report: BuildReport
     fresh: bool  # False when nothing had changed
 
 
@@ -179,20 +180,26 @@ def build_episode(project: Project, script_path: Path, options: Options,
     timeline = sequence([p.span for p in pieces], sound)
     spoken = {p.span.slug: p.spoken for p in pieces}
     span_keys = [p.key for p in pieces]
-    chapters = [(span.label, round(span.start * 1000)) for span in timeline.spans]
-    total_ms = round(timeline.duration * 1000)
+    total = round(timeline.duration, 3)
+    ends = [span.start for span in timeline.spans[1:]] + [total]
+    chapters = tuple(Chapter(span.label, round(span.start, 3), round(end, 3))
+                     for span, end in zip(timeline.spans, ends))
     meta = script.metadata
     cover, cover_mime = _cover(project)
     tags = {"title": meta.title or slug, "artist": show.author or show.host, "album": show.title,
             "date": meta.date.isoformat() if meta.date else "", "comment": meta.summary or "",
             "cover": hashlib.sha256(cover).hexdigest() if cover else None}
     mp3_name = f"{slug}.mp3"
-    final_key = _key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness),
-                     asdict(out), tags, chapters, mp3_name, show.host)  # host: the transcripts' voice
+    script_hash = hashlib.sha256(script_path.read_bytes()).hexdigest()
+    sources = read_sources(meta.sources, script_path.parent / "sources.txt")
+    final_key = _key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness), asdict(out),
+                     tags, [asdict(c) for c in chapters], mp3_name,
+                     show.host,  # the transcripts' voice
+                     script_hash, sources)  # the report's text
     report_path = folder / "report.json"
-    previous = _read_report(report_path)
-    if not options.force and previous.get("key") == final_key and _outputs_whole(folder,
-                                                                                  previous):
+    previous = read_report(report_path)
+    if not options.force and previous is not None and previous.key == final_key and \
+            _outputs_whole(folder, previous):
         hashes.save()
         progress.note(f"{slug}: up to date")
         return Built(slug, folder, previous, fresh=False)
@@ -201,14 +208,11 @@ def build_episode(project: Project, script_path: Path, options: Options,
 
     # 2. Master and encode; tags go into the temporary file before it takes the final name.
     folder.mkdir(parents=True, exist_ok=True)
-    ends = [ms for _, ms in chapters[1:]] + [total_ms]
-    chap_frames = [(f"chp{i}", title, start, end)
-                   for i, ((title, start), end) in enumerate(zip(chapters, ends))]
 
     def tag(path: str) -> None:
         write_tags(path, title=tags["title"], artist=tags["artist"], album=tags["album"],
                    date=tags["date"], comment=tags["comment"], cover=cover,
-                   cover_mime=cover_mime, chapters=chap_frames)
+                   cover_mime=cover_mime, chapters=chapters)
 
     progress.stage(slug, "master and encode")
     mastered = master(rendered, rate, channels, sound.loudness.integrated_lufs,
@@ -216,33 +220,28 @@ def build_episode(project: Project, script_path: Path, options: Options,
                       find_ffmpeg(), tag, tick=progress.update)
 
     # 3. The companions: chapters, transcripts, report (last: it marks the build complete).
-    lines = [Line(span.start + span.voice_start + a, span.start + span.voice_start + b, text,
-                  show.host)
-             for span in timeline.spans for a, b, text in spoken[span.slug].sentences]
-    lines = split_long(lines)
-    files = {"chapters_file": "chapters.json", "transcript_vtt": "transcript.vtt",
-             "transcript_srt": "transcript.srt"}
-    write_text(folder / files["chapters_file"], chapters_json(chapters, meta.title))
-    write_text(folder / files["transcript_vtt"], vtt(lines))
-    write_text(folder / files["transcript_srt"], srt(lines))
-    report = {
-        "audio": mp3_name,
-        "duration_seconds": mastered.seconds,
-        "integrated_lufs": mastered.integrated_lufs,
-        "true_peak_dbtp": mastered.true_peak_dbtp,
-        "chapters": [{"title": t, "start_seconds": ms / 1000} for t, ms in chapters],
-        "segments": [{"kind": span.kind, "number": span.number,
-                      "title": _title(script, span.slug), "start_seconds": span.start,
-                      "end_seconds": round(span.start + span.duration, 3), "voice": span.voice}
-                     for span in timeline.spans],
-        "files": files,
-        "bytes": (folder / mp3_name).stat().st_size,
-        "gain_db": mastered.gain_db,
-        "key": final_key,
-        "cache": sorted([f"span-{p.key}" for p in pieces] +
-                        [p.spoken.audio_file.stem for p in pieces]),
-    }
-    save_json(report_path, report)
+    lines = split_long([TimedLine(span.start + span.voice_start + a,
+                                  span.start + span.voice_start + b, text, show.host)
+                        for span in timeline.spans for a, b, text in spoken[span.slug].sentences])
+    report = BuildReport(
+        slug=slug, script=_relative(script_path, project.root), script_sha256=script_hash,
+        metadata=meta, credits=script.credits, sources=sources, audio=mp3_name,
+        audio_bytes=(folder / mp3_name).stat().st_size, duration=mastered.seconds, integrated_lufs=mastered.integrated_lufs,
+        true_peak_dbtp=mastered.true_peak_dbtp, gain_db=mastered.gain_db, chapters=chapters,
+        segments=tuple(SegmentReport(
+            span.kind, span.number, _title(script, span.slug), span.start,
+            round(span.start + span.duration, 3), span.voice,
+            _relative(takes[span.slug], project.root) if takes[span.slug] else None,
+            hashes(takes[span.slug]) if takes[span.slug] else None)
+            for span in timeline.spans),
+        lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
+        transcript_srt="transcript.srt", key=final_key,
+        cache=tuple(sorted([f"span-{p.key}" for p in pieces] +
+                           [p.spoken.audio_file.stem for p in pieces])))
+    write_text(folder / report.chapters_file, chapters_json(chapters, meta.title))
+    write_text(folder / report.transcript_vtt, vtt(lines))
+    write_text(folder / report.transcript_srt, srt(lines))
+    write_text(report_path, report.to_json())  # last: it marks the build complete
     hashes.save()
     progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
                   f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
@@ -335,18 +334,17 @@ def _cover(project: Project) -> tuple[bytes | None, str | None]:
     return cover_art(show.title, 600), "image/png"  # the publish stage draws the same, larger
 
 
-def _read_report(path: Path) -> dict:
+def _relative(path: Path, root: Path) -> str:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
-def _outputs_whole(folder: Path, report: dict) -> bool:
-    mp3 = folder / report.get("audio", "")
-    files = report.get("files", {}).values()
-    return mp3.is_file() and mp3.stat().st_size == report.get("bytes") and all(
-        (folder / f).is_file() for f in files)
+def _outputs_whole(folder: Path, report: BuildReport) -> bool:
+    mp3 = folder / report.audio
+    return mp3.is_file() and mp3.stat().st_size == report.audio_bytes and all(
+        (folder / f).is_file() for f in report.files)
 
 
 def build(project: Project, scripts: list[Path], options: Options,
@@ -366,8 +364,9 @@ def prune_cache(root: Path, grace: float = 3600.0) -> int:
     writing them right now.
     """
     used: set[str] = set()
-    for report in root.glob("build/*/report.json"):
-        used.update(_read_report(report).get("cache", []))
+    for path in root.glob("build/*/report.json"):
+        if (report := read_report(path)) is not None:
+            used.update(report.cache)
     removed, now = 0, time.time()
     for path in (root / ".podforge-cache").glob("*-*"):
         stem = path.name.split(".", 1)[0]

@@ -8,23 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+
+from pipeline.model import Chapter, TimedLine
 
 MAX_CUE_SECONDS = 7.0  # long sentences are split so captions stay readable
 MAX_CUE_CHARS = 120
 
 
-@dataclass(frozen=True)
-class Line:
-    """A spoken line with its time in the episode."""
-
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-
-
-def split_long(lines: list[Line]) -> list[Line]:
+def split_long(lines: Sequence[TimedLine]) -> list[TimedLine]:
     """Break a line longer than a caption can hold at word boundaries, sharing its time."""
     out = []
     for line in lines:
@@ -41,7 +33,7 @@ def split_long(lines: list[Line]) -> list[Line]:
         for chunk in chunks:
             text = " ".join(chunk)
             step = (line.end - line.start) * len(text) / total
-            out.append(Line(round(t, 3), round(t + step, 3), text, line.speaker))
+            out.append(TimedLine(round(t, 3), round(t + step, 3), text, line.speaker))
             t += step
     return out
 
@@ -58,7 +50,7 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().replace("-->", "->")
 
 
-def vtt(lines: list[Line]) -> str:
+def vtt(lines: Sequence[TimedLine]) -> str:
     cues = ["WEBVTT", ""]
     for line in lines:
         voice = f"<v {line.speaker}>" if line.speaker else ""
@@ -67,7 +59,7 @@ def vtt(lines: list[Line]) -> str:
     return "\n".join(cues)
 
 
-def srt(lines: list[Line]) -> str:
+def srt(lines: Sequence[TimedLine]) -> str:
     cues = []
     for i, line in enumerate(lines, start=1):
         cues += [str(i), f"{_stamp(line.start, ',')} --> {_stamp(line.end, ',')}",
@@ -75,10 +67,11 @@ def srt(lines: list[Line]) -> str:
     return "\n".join(cues)
 
 
-def chapters_json(chapters: list[tuple[str, int]], title: str | None = None) -> str:
-    """Podcasting 2.0 JSON chapters 1.2.0 from (title, start in ms)."""
+def chapters_json(chapters: Sequence[Chapter], title: str | None = None) -> str:
+    """Podcasting 2.0 JSON chapters 1.2.0."""
     data: dict = {"version": "1.2.0"}
     if title:
         data["title"] = title
-    data["chapters"] = [{"startTime": ms / 1000, "title": name} for name, ms in chapters]
+    data["chapters"] = [{"startTime": c.start_ms / 1000, "endTime": c.end_ms / 1000,
+                         "title": c.title} for c in chapters]
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import multiprocessing
 import os
 import re
@@ -41,7 +40,8 @@ from lxml.etree import SubElement
 from pipeline import __version__
 from pipeline.publish.artwork import check_artwork, cover_art
 from pipeline.errors import PublishError
-from pipeline.model import Credit, Metadata, Script
+from pipeline.model import Chapter, Credit, Metadata, Script
+from pipeline.report import BuildReport
 from pipeline.script.parse import read_script
 from pipeline.publish.podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
 from pipeline.project import episode_slug
@@ -55,12 +55,6 @@ ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 ART_DESIGN = "dusk-1"  # change when cover_art() draws differently, so the art gets a new URL
 PARALLEL_PAGES = 100  # pages to draw before worker processes repay starting them
 PAGES_PER_JOB = 25  # pages a worker draws per job: small enough to share the work out evenly
-
-
-@dataclass(frozen=True)
-class Chapter:
-    title: str
-    start: float  # seconds
 
 
 @dataclass(frozen=True)
@@ -390,28 +384,21 @@ def load_episode(slug: str, script: Script, script_path: Path, build: Path) -> E
     report_path = build / "report.json"
     hint = f"run podforge build episodes/{script_path.parent.name}"
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+        report = BuildReport.from_json(report_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PublishError(f"episode {slug!r} is not built ({report_path} is missing): "
                            f"{hint}") from None
-    except (OSError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise PublishError(f"{report_path}: cannot read the build report ({err}): {hint}") from None
-    try:
-        audio = build / Path(report["audio"]).name
-        duration = float(report["duration_seconds"])
-        chapters = tuple(Chapter(str(c["title"]), float(c["start_seconds"]))
-                         for c in report.get("chapters") or ())
-        listed = report.get("files") or {}
-        extra = {key: build / Path(listed[key]).name if listed.get(key) else None
-                 for key in ("chapters_file", "transcript_vtt", "transcript_srt")}
-    except (KeyError, TypeError, ValueError) as err:
-        raise PublishError(f"{report_path}: malformed build report (bad or missing {err}): "
-                           f"{hint}") from None
+    audio = build / Path(report.audio).name
+    duration, chapters = report.duration, report.chapters
+    extra = {key: build / Path(getattr(report, key)).name
+             for key in ("chapters_file", "transcript_vtt", "transcript_srt")}
     try:
         audio_bytes = audio.stat().st_size
     except FileNotFoundError:
         raise PublishError(f"episode {slug!r}: its audio {audio} is missing: {hint}") from None
-    if audio_bytes == 0 or not audio.is_file() or not Path(report["audio"]).name:
+    if audio_bytes == 0 or not audio.is_file() or not Path(report.audio).name:
         raise PublishError(f"episode {slug!r}: its audio {audio} is empty or not a file: {hint}")
     missing = [str(p) for p in extra.values() if p is not None and not p.is_file()]
     if missing:

@@ -1,0 +1,143 @@
+"""The build's output, as publish reads it: one versioned, typed record per built episode.
+
+The build writes `build/<slug>/report.json`; publish reads nothing else about an episode (it never
+parses a script), so the feed's text is always the text that was built into the audio. A report of
+another schema version is refused, not guessed at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.model import Chapter, Credit, Metadata, TimedLine
+
+SCHEMA = 2  # 1 was the untyped dict of podforge 0.1
+
+
+@dataclass(frozen=True)
+class SegmentReport:
+    """Where one segment sits in the episode and what voiced it."""
+
+    kind: str
+    number: int | None
+    title: str | None
+    start: float
+    end: float
+    voice: str  # "take" | "draft"
+    take: str | None = None  # the take's file, relative to the show
+    take_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """Everything publish needs about a built episode, and what the published file measures."""
+
+    slug: str
+    script: str  # the script's path, relative to the show
+    script_sha256: str  # to tell a build that no longer matches its script
+    metadata: Metadata
+    credits: tuple[Credit, ...]
+    sources: tuple[str, ...]
+    audio: str  # the MP3's file name, in the report's folder
+    audio_bytes: int
+    duration: float  # seconds
+    integrated_lufs: float
+    true_peak_dbtp: float
+    gain_db: float
+    chapters: tuple[Chapter, ...]
+    segments: tuple[SegmentReport, ...]
+    lines: tuple[TimedLine, ...]  # the transcript
+    chapters_file: str
+    transcript_vtt: str
+    transcript_srt: str
+    key: str  # the final cache key: equal keys, equal outputs
+    cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
+    schema: int = SCHEMA
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file the build wrote beside the report."""
+        return (self.audio, self.chapters_file, self.transcript_vtt, self.transcript_srt)
+
+    @property
+    def drafted(self) -> tuple[str, ...]:
+        """Segments voiced by the draft voice rather than a recording."""
+        return tuple(s.title or s.kind for s in self.segments if s.voice == "draft")
+
+    def to_json(self) -> str:
+        return json.dumps(_plain(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> BuildReport:
+        """The report in `text`; ValueError saying what is wrong if it is not one of ours."""
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"not JSON ({err})") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else None
+            raise ValueError(f"schema {found!r}, this podforge reads schema {SCHEMA}")
+        return _typed(cls, data, "report")
+
+
+def read_report(path: Path) -> BuildReport | None:
+    """The report at `path`, or None if there is none or it cannot be read (build again)."""
+    try:
+        return BuildReport.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _typed(hint, value, where: str):
+    """`value` (from JSON) as `hint`, checked; ValueError naming the key if it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _typed(next(a for a in args if a is not type(None)), value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: expected a list")
+        return tuple(_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected an object")
+        hints = typing.get_type_hints(hint)
+        fields = {f.name: f for f in dataclasses.fields(hint)}
+        unknown = set(value) - set(fields)
+        if unknown:
+            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}")
+        kwargs = {}
+        for name, field in fields.items():
+            if name in value:
+                kwargs[name] = _typed(hints[name], value[name], f"{where}.{name}")
+            elif field.default is dataclasses.MISSING and \
+                    field.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}: missing {name!r}")
+        return hint(**kwargs)
+    if hint is dt.date:
+        try:
+            return dt.date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {value!r} is not a YYYY-MM-DD date") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, float, bool) and (type(value) is not hint):
+        raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value

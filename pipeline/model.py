@@ -50,7 +50,7 @@ class Cue:
 class Segment:
     """One part of the episode's format, with the lines it spans."""
 
-    kind: str
+    kind: SegmentKind
     start_line: int
     end_line: int
     number: int | None = None  # acts only
@@ -197,7 +197,7 @@ class Narration:
 class Clip:
     """One sound placed in a segment: narration, music or an effect."""
 
-    source: str  # "voice:<segment slug>" or "asset:<name>"
+    asset: str | None  # the asset's name; None: the span's own narration
     start: float  # seconds from the start of its span
     duration: float
     gain_db: float = 0.0
@@ -207,6 +207,11 @@ class Clip:
     loop: bool = False
     ducked: bool = False  # dips under the voice
     role: str = ""  # voice, theme, bed, stinger, outro, sfx, music
+
+    @property
+    def source(self) -> str:
+        """How a person names what plays: the asset, or the narration."""
+        return self.asset or "narration"
 
 
 @dataclass(frozen=True)

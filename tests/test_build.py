@@ -234,7 +234,7 @@ def test_plan_prints_the_timeline_without_audio(tmp_path: Path, monkeypatch):
                         lambda *a, **k: pytest.fail("--plan touched audio"))
     result = podforge(tmp_path, "build", "--plan")
     assert result.exit_code == 0
-    assert "asset:stinger" in result.output and "ducked" in result.output
+    assert " stinger " in result.output and "ducked" in result.output
     assert not (tmp_path / "build").exists()
 
 

@@ -72,7 +72,7 @@ def test_each_act_opens_with_a_stinger_over_its_bed():
 def test_a_cue_lands_at_its_time_in_the_narration():
     act = plan(SCRIPT, SOUND, ASSETS, narrations()).spans[2]
     bell = next(c for c in act.clips if c.role == "sfx")
-    assert (bell.source, bell.start, bell.duration) == ("asset:bell", act.voice_start + 4.0, 2)
+    assert (bell.source, bell.start, bell.duration) == ("bell", act.voice_start + 4.0, 2)
 
 
 def test_the_outro_runs_under_the_credits_and_fades():
@@ -90,7 +90,7 @@ def test_estimates_come_from_the_word_count():
 
 def test_describe_lists_every_clip():
     text = describe(plan(SCRIPT, SOUND, ASSETS, narrations()))
-    assert "asset:sting" in text and "ducked" in text and text.count("voice:") == 6
+    assert " sting " in text and "ducked" in text and text.count("narration") == 6
 
 
 def test_unknown_assets_and_cues_in_the_credits_stop_the_build():

@@ -49,7 +49,7 @@ def test_music_dips_by_the_depth_while_the_voice_speaks_and_returns_in_pauses(tm
     hops = int(8 / HOP)
     active = np.zeros(hops, bool)
     active[int(2 / HOP):int(5 / HOP)] = True  # the voice speaks from 2 s to 5 s
-    music = Clip("asset:bed", 0.0, 8.0, loop=True, ducked=True, role="bed")
+    music = Clip("bed", 0.0, 8.0, loop=True, ducked=True, role="bed")
     mixed, _ = render(tmp_path, span_with([music], 8.0), spoken(tmp_path, 8.0, active),
                       bed(tmp_path))
     before, during, after = (db(mixed[int(a * RATE):int(b * RATE)])
@@ -63,7 +63,7 @@ def test_music_dips_by_the_depth_while_the_voice_speaks_and_returns_in_pauses(tm
 
 def test_unducked_clips_ignore_the_voice_and_loops_wrap(tmp_path: Path):
     active = np.ones(int(5 / HOP), bool)
-    music = Clip("asset:bed", 0.0, 5.0, loop=True, ducked=False, role="bed")
+    music = Clip("bed", 0.0, 5.0, loop=True, ducked=False, role="bed")
     mixed, _ = render(tmp_path, span_with([music], 5.0), spoken(tmp_path, 5.0, active),
                       bed(tmp_path, 2.0))
     source = sf.read(tmp_path / "bed.wav", dtype="float32")[0]
@@ -72,7 +72,7 @@ def test_unducked_clips_ignore_the_voice_and_loops_wrap(tmp_path: Path):
 
 def test_fades_and_gain(tmp_path: Path):
     active = np.zeros(int(4 / HOP), bool)
-    music = Clip("asset:bed", 0.0, 4.0, gain_db=-6.0, fade_in=1.0, fade_out=1.0, loop=True,
+    music = Clip("bed", 0.0, 4.0, gain_db=-6.0, fade_in=1.0, fade_out=1.0, loop=True,
                  role="bed")
     mixed, _ = render(tmp_path, span_with([music], 4.0), spoken(tmp_path, 4.0, active),
                       bed(tmp_path))
@@ -85,7 +85,7 @@ def test_fades_and_gain(tmp_path: Path):
 def test_the_voice_lands_at_its_start_and_steps_are_kept(tmp_path: Path):
     voice = np.full(RATE, 0.25, np.float32)
     narration = spoken(tmp_path, 1.0, np.ones(int(1 / HOP), bool), voice)
-    clip = Clip("voice:act-1", 0.5, 1.0, role="voice")
+    clip = Clip(None, 0.5, 1.0, role="voice")
     mixed, out = render(tmp_path, span_with([clip], 2.0, 0.5), narration, bed(tmp_path))
     assert np.all(mixed[: RATE // 2 - 1] == 0) and np.allclose(mixed[RATE // 2 + 5], 0.25)
     assert len(out.steps) == 20  # one K-weighted energy per 100 ms

@@ -8,10 +8,8 @@ and an edit to one act re-renders that act alone before the final encode.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from pipeline.audio import decode
 from pipeline.build import narrate as narration_stage
 from pipeline.publish.artwork import cover_art, image_size
 from pipeline.audio.encode import find_ffmpeg
-from pipeline.errors import AudioError, PodforgeError
+from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
 from pipeline.build.plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
@@ -29,7 +27,8 @@ from pipeline.build.plan import (check_cues, check_sound, describe, estimate, na
 from pipeline.progress import Progress
 from pipeline.project import Project, episode_slug, read_sources
 from pipeline.show import SoundDesign
-from pipeline.files import save_json, write_text
+from pipeline.files import write_text
+from pipeline.build.cache import Hashes, key as cache_key, prune_cache
 from pipeline.build.master import master
 from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
 from pipeline.audio.tags import write_tags
@@ -51,41 +50,6 @@ class Built:
     folder: Path
     report: BuildReport
     fresh: bool  # False when nothing had changed
-
-
-class Hashes:
-    """Content hashes of files, remembered by (path, size, mtime) so each file is read once."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        try:
-            self._known = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self._known = {}
-        self._dirty = False
-
-    def __call__(self, file: Path) -> str:
-        try:
-            st = file.stat()
-            key = f"{file.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-            if key not in self._known:
-                digest = hashlib.sha256()
-                with open(file, "rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
-                self._known[key] = digest.hexdigest()
-                self._dirty = True
-        except OSError as err:
-            raise AudioError(f"{file}: cannot read it ({err.strerror}); check the file") from None
-        return self._known[key]
-
-    def save(self) -> None:
-        if self._dirty:
-            save_json(self.path, self._known)
-
-
-def _key(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _segment_key(segment: Segment) -> list:
@@ -158,7 +122,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
     #    cached by content; what is missing is made on every core at once.
     context = _Context(cache, sound, assets, asset_hash, options.force)
     last = len(script.segments) - 1
-    todo = [(segment, take, _key(RENDER_VERSION, "narration", _segment_key(segment), rate,
+    todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                  hashes(take) if take else asdict(sound.voice)), i == last, context)
             for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
@@ -192,7 +156,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
     mp3_name = f"{slug}.mp3"
     script_hash = hashlib.sha256(script_path.read_bytes()).hexdigest()
     sources = read_sources(meta.sources, script_path.parent / "sources.txt")
-    final_key = _key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness), asdict(out),
+    final_key = cache_key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness), asdict(out),
                      tags, [asdict(c) for c in chapters], mp3_name,
                      show.host,  # the transcripts' voice
                      script_hash, sources)  # the report's text
@@ -281,9 +245,8 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
                                          warnings.append)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     # A span's audio does not depend on where it starts: editing one act re-renders that act.
-    key = _key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
-               rate, channels, sorted({ctx.asset_hash[c.source[6:]] for c in span.clips
-                                       if c.source.startswith("asset:")}))
+    key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
+               rate, channels, sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
     span_stem = ctx.cache / f"span-{key}"
     rendered = None if ctx.force else load_span(span_stem, round(span.duration * rate), channels)
     if rendered is None:
@@ -354,24 +317,3 @@ def build(project: Project, scripts: list[Path], options: Options,
     prune_cache(project.root)
     progress.close()
     return built
-
-
-def prune_cache(root: Path, grace: float = 3600.0) -> int:
-    """Delete cached narrations and spans no episode's build report still uses.
-
-    Spans are raw audio (a 30-minute episode is about 650 MB), so every edit would otherwise
-    leave one behind. Entries younger than `grace` seconds are kept: another build may be
-    writing them right now.
-    """
-    used: set[str] = set()
-    for path in root.glob("build/*/report.json"):
-        if (report := read_report(path)) is not None:
-            used.update(report.cache)
-    removed, now = 0, time.time()
-    for path in (root / ".podforge-cache").glob("*-*"):
-        stem = path.name.split(".", 1)[0]
-        if stem.startswith(("span-", "narration-")) and stem not in used and \
-                now - path.stat().st_mtime > grace:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed

@@ -111,12 +111,12 @@ def _mix(out: np.ndarray, w0: int, clip: Clip, span: Span, narration, bank: Asse
     if a >= b:
         return
     offset = round(clip.offset * rate) + (a - c0)  # first source frame of this slice
-    if clip.source.startswith("voice:"):
+    if clip.asset is None:
         narration.seek(offset * 4)
         voice = np.fromfile(narration, "<f4", b - a)
         out[a - w0:a - w0 + len(voice)] += voice[:, None]
         return
-    source = bank[clip.source.removeprefix("asset:")]
+    source = bank[clip.asset]
     if clip.loop:
         piece = _looped(source, offset, b - a)
     else:

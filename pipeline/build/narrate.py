@@ -20,7 +20,7 @@ from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
 from pipeline.model import Cue, Narration, Paragraph, Segment, count_words
-from pipeline.build.plan import CUE_GAP, PARAGRAPH_GAP, SFX_GAP
+from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
 from pipeline.show import Voice
 
@@ -96,9 +96,7 @@ def _draft(segment: Segment, rate: int, settings: Voice, sink):
     for item in segment.body():
         if isinstance(item, Cue):
             cues.append((item, written / rate))
-            pause = item.seconds if item.kind == "pause" else SFX_GAP if item.kind == "sfx" \
-                else CUE_GAP
-            written += _write(sink, np.zeros(round(pause * rate), np.float32))
+            written += _write(sink, np.zeros(round(cue_gap(item) * rate), np.float32))
             continue
         speech = voice.speak(" ".join(item.text.split()), voice=settings.name,
                              wpm=settings.words_per_minute)

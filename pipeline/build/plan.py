@@ -22,6 +22,13 @@ PARAGRAPH_GAP = 0.35
 CUE_FADE = 1.5
 
 
+def cue_gap(cue: Cue) -> float:
+    """How long a draft voice leaves for a cue: the pause asked for, or room for the sound."""
+    if cue.kind == "pause":
+        return cue.seconds or 0.0
+    return SFX_GAP if cue.kind == "sfx" else CUE_GAP
+
+
 def music_for(segment: Segment, sound: SoundDesign) -> Music | None:
     """The show's music under a segment: theme, beds (acts take the act beds in turn), outro."""
     if segment.kind == "intro":
@@ -74,8 +81,7 @@ def estimate(segment: Segment, words_per_minute: float) -> Narration:
     for item in segment.body():
         if isinstance(item, Cue):
             cue_times.append((item, at))
-            at += item.seconds if item.kind == "pause" else SFX_GAP if item.kind == "sfx" \
-                else CUE_GAP
+            at += cue_gap(item)
         else:
             at += count_words(item.text) / words_per_minute * 60 + PARAGRAPH_GAP
     return Narration(segment.slug, round(at, 3), tuple(cue_times), "draft", estimated=True)
@@ -112,18 +118,18 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
         lead = max(lead, music.lead)
     voice_end = lead + narration.seconds
     body = voice_end + (music.tail if music else 0.0)
-    clips.append(Clip(f"voice:{segment.slug}", lead, narration.seconds, role="voice"))
+    clips.append(Clip(None, lead, narration.seconds, role="voice"))
     bed_end = body
     for cue, at in narration.cue_times:
         start = lead + at
         if cue.kind == "sfx":
             asset = assets[cue.name]
-            clips.append(Clip(f"asset:{cue.name}", start, asset.seconds, role="sfx"))
+            clips.append(Clip(cue.name, start, asset.seconds, role="sfx"))
         elif cue.kind in ("music", "bed"):
             asset = assets[cue.name]
             length = body - start if cue.kind == "bed" or asset.loop else \
                 min(asset.seconds, body - start)
-            clips.append(Clip(f"asset:{cue.name}", start, max(length, 0.0),
+            clips.append(Clip(cue.name, start, max(length, 0.0),
                               fade_in=0.5, fade_out=min(CUE_FADE, length / 2),
                               loop=asset.loop or cue.kind == "bed", ducked=True,
                               role=cue.kind))
@@ -147,7 +153,7 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
 def _clip(music: Music, asset: Asset, start: float, length: float, role: str,
           loop: bool = False) -> Clip:
     length = max(length, 0.0)
-    return Clip(f"asset:{asset.name}", round(start, 3), round(length, 3), music.gain_db,
+    return Clip(asset.name, round(start, 3), round(length, 3), music.gain_db,
                 min(music.fade_in, length / 2), min(music.fade_out, length / 2), 0.0, loop,
                 music.duck, role)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from pipeline.model import Diagnostic, Script, Segment
+from typing import NamedTuple
+
+from pipeline.model import Diagnostic, Script, Segment, Severity
 from pipeline.show import EpisodeFormat, Show
 from pipeline.script.text import column_of, match_template, normalize, parse_date, spoken_date
 
@@ -25,10 +27,21 @@ PLACEHOLDER = "Fill me in"
 _PLACEHOLDER = re.compile(re.escape(PLACEHOLDER), re.IGNORECASE)
 _GLUED = re.compile(r"(?<![\w'’])[a-z]{2,}[.!?;:]?(?=[A-Z][a-z]{2})")  # "inMoscow", "end.Next"
 
-Finding = tuple[int, int, str, str]  # line, column, code, message
+
+
+class Finding(NamedTuple):
+    """What a rule yields; a rule may set the severity, else the code's usual one applies."""
+
+    line: int
+    column: int
+    code: str
+    message: str
+    severity: Severity | None = None
+
+
 Rule = Callable[[Script, EpisodeFormat, Show | None, frozenset[str] | None], Iterator[Finding]]
-_WARNINGS = {"S005s", "S006", "H003", "H004", "C001", "C002", "Q004", "L001", "G001", "G002",
-             "M001", "P001"}
+_WARNINGS = {"S006", "H003", "H004", "C001", "C002", "Q004", "L001", "G001", "G002", "M001",
+             "P001"}  # codes that are warnings unless their rule says otherwise
 RULES: list[Rule] = []
 
 
@@ -41,14 +54,14 @@ def validate(script: Script, path: str, show: Show | None = None,
              assets: frozenset[str] | None = None) -> list[Diagnostic]:
     """Every rule's findings, sorted by position. `assets` None means: do not check cue names."""
     fmt = show.format if show else EpisodeFormat()
-    found: list[Finding] = [(n.line, n.column, n.code, n.message) for n in script.notes
-                            if not _has_placeholder(n.message)]
+    found = [Finding(n.line, n.column, n.code, n.message) for n in script.notes
+             if not _has_placeholder(n.message)]
     for check in RULES:
-        found.extend(check(script, fmt, show, assets))
-    found.sort(key=lambda f: (f[0], f[1], f[2]))
-    return [Diagnostic(path, line, column, code.rstrip("s"),
-                       "warning" if code in _WARNINGS else "error", message)
-            for line, column, code, message in found]
+        found.extend(Finding(*f) for f in check(script, fmt, show, assets))
+    found.sort(key=lambda f: (f.line, f.column, f.code))
+    return [Diagnostic(path, f.line, f.column, f.code,
+                       f.severity or ("warning" if f.code in _WARNINGS else "error"), f.message)
+            for f in found]
 
 
 def _has_placeholder(text: str) -> bool:
@@ -63,8 +76,8 @@ def _end(script: Script) -> int:
 def not_a_script(script, fmt, show, assets):
     if script.segments:
         for p in script.stray:
-            yield p.line, 1, "S005s", ("text outside any segment: give it a heading "
-                                       "(Cold Open, Act …) or move it into one")
+            yield Finding(p.line, 1, "S005", "text outside any segment: give it a heading "
+                          "(Cold Open, Act …) or move it into one", "warning")
         return
     missing = ", ".join(_name(r.kind) for r in fmt.segments if r.required)
     yield 1, 1, "S005", (f"not a podcast script: no segment found (missing {missing}); a script "

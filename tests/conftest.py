@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -18,6 +21,49 @@ def shared(relative: str) -> Path:
         pytest.skip(f"reference file {path} is absent (it lives outside the repository, "
                     "next to the project checkout)")
     return path
+
+
+def podforge(*args: str, cwd: Path | None = None):
+    """The CLI in-process, run from `cwd` (the show's folder, as a user would stand in it)."""
+    from pipeline.cli import main
+
+    old = Path.cwd()
+    os.chdir(cwd or ROOT)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def tone(seconds: float, rate: int, channels: int = 1, hz: float = 440.0,
+         amplitude: float = 0.5) -> np.ndarray:
+    """A sine of known level: (frames, channels) float32."""
+    t = np.arange(round(seconds * rate)) / rate
+    x = (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def read_chapters(mp3: Path):
+    """The chapters as a podcast app reads them: mutagen's CHAP frames in the CTOC's order."""
+    from mutagen.id3 import ID3, CTOCFlags, ID3NoHeaderError
+
+    from pipeline.model import Chapter
+
+    try:
+        tags = ID3(os.fspath(mp3))
+    except ID3NoHeaderError:
+        return []
+    chapters = {f.element_id: f for f in tags.getall("CHAP")}
+    tocs = [t for t in tags.getall("CTOC") if t.flags & CTOCFlags.TOP_LEVEL]
+    order = tocs[0].child_element_ids if tocs else sorted(
+        chapters, key=lambda i: chapters[i].start_time)
+
+    def title(chap) -> str:
+        frame = chap.sub_frames.get("TIT2")
+        return str(frame.text[0]) if frame and frame.text else ""
+
+    return [Chapter(title(chapters[i]), chapters[i].start_time / 1000,
+                    chapters[i].end_time / 1000) for i in order if i in chapters]
 
 
 # The smallest script the default format accepts: every segment, two acts, one credit.

@@ -165,6 +165,7 @@ def test_loops_join_seamlessly(name):
 # ------------------------------------------------------------------ reproducible
 
 
+@pytest.mark.slow
 def test_synth_is_deterministic(tmp_path):
     """A rebuild gives the committed audio (the OGG bytes differ only in stream serial numbers)."""
     spec = importlib.util.spec_from_file_location("synth", ASSETS / "synth.py")

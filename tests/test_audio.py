@@ -8,13 +8,9 @@ import soundfile as sf
 from pipeline.audio import decode, dynamics, loudness, peak
 from pipeline.errors import AudioError
 
+from conftest import tone
+
 RATE = 44100
-
-
-def tone(seconds, rate, channels=1, hz=440.0, amplitude=0.5):
-    t = np.arange(round(seconds * rate)) / rate
-    wave = amplitude * np.sin(2 * np.pi * hz * t)
-    return np.repeat(wave[:, None], channels, axis=1).astype(np.float32)
 
 
 def dominant_hz(x, rate):

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from click.testing import CliRunner
 from mutagen.id3 import ID3
 
+from conftest import podforge as run, read_chapters
 from pipeline.build import episode as build_module
-from pipeline.cli import main
 from pipeline.report import BuildReport
 from pipeline.audio.encode import find_ffmpeg
-from pipeline.audio.tags import read_chapters
+
+pytestmark = pytest.mark.slow  # every test here builds real audio end to end
 
 from conftest import MINIMAL, ROOT, SHOW_YAML
 
@@ -45,13 +45,7 @@ def make_show(folder: Path, script: str = SCRIPT) -> Path:
 
 
 def podforge(folder: Path, *args: str):
-    import os
-    old = Path.cwd()
-    os.chdir(folder)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return run(*args, cwd=folder)
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from pipeline.cli import main
 
 from conftest import MINIMAL, ROOT, shared
-
-
-def run(*args: str, cwd: Path | None = None):
-    """podforge in-process, from `cwd` (the show's folder, as a user would stand in it)."""
-    import os
-    old = Path.cwd()
-    os.chdir(cwd or ROOT)
-    try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
+from conftest import podforge as run
 
 
 def test_version_and_help_on_every_command():

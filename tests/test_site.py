@@ -192,6 +192,7 @@ def severe(driver) -> list[dict]:
     return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+@pytest.mark.slow
 def test_pages_load_without_console_errors(browser, served):
     for path in ("/index.html", "/great-molasses-flood/index.html", "/tricky-title/index.html"):
         browser.get(served + path)
@@ -200,6 +201,7 @@ def test_pages_load_without_console_errors(browser, served):
     assert browser.title.startswith(TRICKY_TITLE)
 
 
+@pytest.mark.slow
 def test_clicking_a_chapter_seeks_the_player(browser, served):
     from selenium.webdriver.common.by import By
 

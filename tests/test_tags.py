@@ -6,6 +6,7 @@ import soundfile as sf
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 
+from conftest import read_chapters
 from pipeline.model import Chapter
 from pipeline.audio import encode
 
@@ -30,7 +31,7 @@ def mp3(tmp_path):
 def test_tags_and_chapters_round_trip(mp3):
     tags.write_tags(mp3, **FIELDS, cover=PNG, chapters=CHAPTERS)
 
-    assert tags.read_chapters(mp3) == list(CHAPTERS)
+    assert read_chapters(mp3) == list(CHAPTERS)
     found = ID3(mp3)
     assert found.version == (2, 4, 0)
     assert [str(found[key]) for key in ("TIT2", "TPE1", "TALB", "TDRC", "TCON")] == [
@@ -50,7 +51,7 @@ def test_the_table_of_contents_sets_the_order(mp3):
     found = ID3(mp3)
     found["CTOC:toc"].child_element_ids = ["chp2", "chp0", "chp1"]
     found.save(v2_version=4)
-    assert [c.title for c in tags.read_chapters(mp3)] == ["Aftermath", "Cold open",
+    assert [c.title for c in read_chapters(mp3)] == ["Aftermath", "Cold open",
                                                                   "The tank — 1919"]
 
 
@@ -60,7 +61,7 @@ def test_writing_again_replaces_the_tags(mp3):
     found = ID3(mp3)
     assert str(found["TIT2"]) == "Take two"
     assert found.getall("APIC") == [] and len(found.getall("CHAP")) == 1
-    assert tags.read_chapters(mp3) == [Chapter("Cold open", 0, 12.345)]
+    assert read_chapters(mp3) == [Chapter("Cold open", 0, 12.345)]
 
 
 def test_tagging_inside_the_writer_publishes_a_tagged_file(tmp_path):
@@ -71,11 +72,11 @@ def test_tagging_inside_the_writer_publishes_a_tagged_file(tmp_path):
         writer.write(np.zeros((RATE, 2), np.float32))
     assert [p.name for p in tmp_path.iterdir()] == ["episode.mp3"]
     assert ID3(path).getall("APIC")[0].mime == "image/jpeg"
-    assert len(tags.read_chapters(path)) == 3
+    assert len(read_chapters(path)) == 3
 
 
 def test_an_untagged_file_has_no_chapters(mp3):
-    assert tags.read_chapters(mp3) == []
+    assert read_chapters(mp3) == []
 
 
 @pytest.mark.parametrize("change,complaint", [

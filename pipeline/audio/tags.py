@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import date as Date
 
 from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TPE1, CTOCFlags,
-                         ID3NoHeaderError, PictureType)
+                         PictureType)
 
 from pipeline.model import Chapter
 
@@ -55,25 +55,6 @@ def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: 
                           end_offset=0xFFFFFFFF,
                           sub_frames=[TIT2(encoding=_UTF8, text=chapter.title)]))
     tags.save(os.fspath(mp3_path), v1=0, v2_version=4)  # v1=0 drops any ID3v1 tag
-
-
-def read_chapters(mp3_path: StrPath) -> list[Chapter]:
-    """The chapters in the top-level table of contents' order, else by start."""
-    try:
-        tags = ID3(os.fspath(mp3_path))
-    except ID3NoHeaderError:
-        return []
-    chapters = {f.element_id: f for f in tags.getall("CHAP")}
-    tocs = [t for t in tags.getall("CTOC") if t.flags & CTOCFlags.TOP_LEVEL]
-    order = (tocs[0].child_element_ids if tocs
-             else sorted(chapters, key=lambda i: chapters[i].start_time))
-    return [Chapter(_title(chapters[i]), chapters[i].start_time / 1000,
-                    chapters[i].end_time / 1000) for i in order if i in chapters]
-
-
-def _title(chap: CHAP) -> str:
-    frame = chap.sub_frames.get("TIT2")
-    return str(frame.text[0]) if frame and frame.text else ""
 
 
 def _check(chapters: Sequence[Chapter]) -> None:

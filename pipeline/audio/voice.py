@@ -124,16 +124,6 @@ def _load():
     return lib
 
 
-def available() -> bool:
-    """Lets callers skip the draft voice or report it clearly instead of failing mid-render."""
-    try:
-        with _lock:
-            _load()
-    except PodforgeError:
-        return False
-    return True
-
-
 def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None = None) -> Speech:
     """Synthesize `text` (UTF-8, any punctuation/quotes/dashes/unicode) with espeak-ng."""
     if not 80 <= wpm <= 450:

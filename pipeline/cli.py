@@ -102,12 +102,15 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
           paths: tuple[Path, ...]) -> None:
     """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
-    from pipeline.build.episode import Options, build as build_episodes, plan_only  # audio stack: load on use
+    from pipeline.build.inputs import Options
+    from pipeline.build.run import build as build_episodes
     from pipeline.progress import Progress
 
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
     if show_plan:
+        from pipeline.build.episode import plan_only  # probes takes: the audio stack
+
         click.echo("\n\n".join(plan_only(project, path) for path in scripts))
         return
     build_episodes(project, scripts, Options(force, takes_only), Progress(quiet=quiet))

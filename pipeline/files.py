@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _temporary(path: Path) -> Path:
@@ -27,6 +29,8 @@ def save_json(path: Path, data) -> None:
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
+    import numpy as np  # not at the top: a build with nothing to do loads no numpy
+
     tmp = _temporary(path)
     try:
         with open(tmp, "wb") as f:

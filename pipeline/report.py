@@ -57,6 +57,7 @@ class BuildReport:
     transcript_vtt: str
     transcript_srt: str
     key: str  # the final cache key: equal keys, equal outputs
+    inputs: str = ""  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
     schema: int = SCHEMA
 

@@ -16,6 +16,9 @@ from pipeline.files import save_json
 from pipeline.report import read_report
 
 
+RENDER_VERSION = "2"  # bump when a change to the code changes the audio or the report
+
+
 def key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 

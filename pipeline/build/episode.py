@@ -22,65 +22,27 @@ from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
-from pipeline.build.plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
+from pipeline.build.plan import (describe, estimate, named_music, place, plan,
                    sequence)
 from pipeline.progress import Progress
-from pipeline.project import Project, episode_slug, read_sources
+from pipeline.project import Project, read_sources
 from pipeline.show import SoundDesign
 from pipeline.files import write_text
-from pipeline.build.cache import Hashes, key as cache_key, prune_cache
+from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key
+from pipeline.build.inputs import Built, Job, Options, outputs_whole, prepare
+from pipeline.build.takes import takes_for
 from pipeline.build.master import master
 from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
 from pipeline.audio.tags import write_tags
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.report import BuildReport, SegmentReport, read_report
 
-RENDER_VERSION = "1"  # bump when a change to the code changes the audio
-
-
-@dataclass(frozen=True)
-class Options:
-    force: bool = False
-    takes_only: bool = False
-
-
-@dataclass(frozen=True)
-class Built:
-    slug: str
-    folder: Path
-    report: BuildReport
-    fresh: bool  # False when nothing had changed
 
 
 def _segment_key(segment: Segment) -> list:
     return [segment.kind, segment.number,
             [(i.kind, i.name, i.seconds) if isinstance(i, Cue) else i.text
              for i in segment.body()]]
-
-
-def takes_for(script: Script, folder: Path, takes_only: bool) -> dict[str, Path | None]:
-    takes = {s.slug: narration_stage.find_take(folder / "takes", s) for s in script.segments}
-    missing = [slug for slug, take in takes.items() if take is None]
-    if takes_only and missing:
-        expected = folder / "takes" / f"{missing[0]}.wav"
-        raise PodforgeError(f"{expected}: no take for the {missing[0]} segment (--takes-only); "
-                            "record it as WAV, FLAC, OGG or MP3, or build without --takes-only")
-    return takes
-
-
-def prepare(project: Project, script_path: Path):
-    """What every build (and --plan) needs: the show, the script, its assets, checked."""
-    show = project.show
-    if show is None:
-        raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
-    script = project.read(script_path)
-    if not script.segments:
-        raise PodforgeError(f"{script_path}: no segments to build; run `podforge validate "
-                            f"{script_path}`")
-    assets = project.assets()
-    check_sound(show.sound, assets, str(project.root / "show.yaml"))
-    check_cues(script, assets, str(script_path))
-    return show, script, assets
 
 
 def plan_only(project: Project, script_path: Path) -> str:
@@ -101,22 +63,15 @@ def plan_only(project: Project, script_path: Path) -> str:
         describe(timeline)
 
 
-def build_episode(project: Project, script_path: Path, options: Options,
-                  progress: Progress) -> Built:
-    show, script, assets = prepare(project, script_path)
+def build_episode(project: Project, job: Job, options: Options, progress: Progress,
+                  hashes: Hashes) -> Built:
+    """Narrate, mix, master and encode one episode; what is cached is not made again."""
+    show, script, assets, slug = job.show, job.script, job.assets, job.slug
+    script_path, folder, takes, asset_hash = job.script_path, job.folder, job.takes, job.asset_hash
     sound, out = show.sound, show.sound.output
     rate, channels = out.sample_rate, out.channels
-    slug = episode_slug(script_path, script)
     cache = project.root / ".podforge-cache"
-    cache.mkdir(exist_ok=True)
-    folder = project.root / "build" / slug
-    hashes = Hashes(cache / "hashes.json")
-    takes = takes_for(script, script_path.parent, options.takes_only)
-    asset_hash = {name: hashes(a.path) for name, a in assets.items() if a.path.is_file()}
-    missing = sorted(set(assets) - set(asset_hash))
-    if missing:
-        raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
-                            "but its file is missing; run `python assets/synth.py`")
+    find_ffmpeg()  # no encoder at all: say so before any work
 
     # 1. Each segment on its own: narration (take or draft voice), its span, its mix. Each is
     #    cached by content; what is missing is made on every core at once.
@@ -163,8 +118,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
     report_path = folder / "report.json"
     previous = read_report(report_path)
     if not options.force and previous is not None and previous.key == final_key and \
-            _outputs_whole(folder, previous):
-        hashes.save()
+            outputs_whole(folder, previous):
         progress.note(f"{slug}: up to date")
         return Built(slug, folder, previous, fresh=False)
 
@@ -198,7 +152,7 @@ def build_episode(project: Project, script_path: Path, options: Options,
             _relative(takes[span.slug], project.root) if takes[span.slug] else None,
             hashes(takes[span.slug]) if takes[span.slug] else None)
             for span in timeline.spans),
-        lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
+        inputs=job.inputs, lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=final_key,
         cache=tuple(sorted([f"span-{p.key}" for p in pieces] +
                            [p.spoken.audio_file.stem for p in pieces])))
@@ -206,7 +160,6 @@ def build_episode(project: Project, script_path: Path, options: Options,
     write_text(folder / report.transcript_vtt, vtt(lines))
     write_text(folder / report.transcript_srt, srt(lines))
     write_text(report_path, report.to_json())  # last: it marks the build complete
-    hashes.save()
     progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
                   f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
     return Built(slug, folder, report, fresh=True)
@@ -302,18 +255,3 @@ def _relative(path: Path, root: Path) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _outputs_whole(folder: Path, report: BuildReport) -> bool:
-    mp3 = folder / report.audio
-    return mp3.is_file() and mp3.stat().st_size == report.audio_bytes and all(
-        (folder / f).is_file() for f in report.files)
-
-
-def build(project: Project, scripts: list[Path], options: Options,
-          progress: Progress) -> list[Built]:
-    find_ffmpeg()  # no encoder at all: say so before any work
-    built = [build_episode(project, path, options, progress) for path in scripts]
-    prune_cache(project.root)
-    progress.close()
-    return built

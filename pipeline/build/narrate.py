@@ -25,7 +25,6 @@ from pipeline.files import save_array, save_json
 from pipeline.show import Voice
 
 HOP = 0.01  # seconds per voice-activity step
-TAKE_TYPES = (".wav", ".flac", ".ogg", ".mp3")
 
 
 @dataclass(frozen=True)
@@ -36,14 +35,6 @@ class Spoken:
     audio_file: Path  # raw float32 mono
     activity_file: Path  # bool per HOP, .npy
     sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
-
-
-def find_take(takes: Path, segment: Segment) -> Path | None:
-    for suffix in TAKE_TYPES:
-        for candidate in (takes / f"{segment.slug}{suffix}", takes / f"{segment.slug}{suffix.upper()}"):
-            if candidate.is_file():
-                return candidate
-    return None
 
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,

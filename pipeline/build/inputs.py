@@ -1,0 +1,102 @@
+"""What decides a build, found without touching audio: so an unchanged episode costs nothing.
+
+Everything here is light (no numpy, no decoders): `podforge build` with nothing to do reads the
+script, hashes the files it names (remembered by size and mtime) and compares one key with the
+build report's, then stops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.build.cache import RENDER_VERSION, Hashes, key
+from pipeline.build.plan import check_cues, check_sound
+from pipeline.errors import PodforgeError
+from pipeline.manifest import Asset
+from pipeline.model import Script
+from pipeline.project import Project
+from pipeline.report import BuildReport
+from pipeline.show import Show
+
+
+@dataclass(frozen=True)
+class Options:
+    force: bool = False
+    takes_only: bool = False
+
+
+@dataclass(frozen=True)
+class Built:
+    slug: str
+    folder: Path
+    report: BuildReport
+    fresh: bool  # False when nothing had changed
+
+
+@dataclass(frozen=True)
+class Job:
+    """One episode to build, with everything that decides it already found and checked."""
+
+    script_path: Path
+    slug: str
+    folder: Path  # build/<slug>
+    show: Show
+    script: Script
+    assets: dict[str, Asset]
+    asset_hash: dict[str, str]
+    takes: dict[str, Path | None]
+    inputs: str  # inputs_key of all of the above
+
+
+def prepare(project: Project, script_path: Path) -> tuple[Show, Script, dict[str, Asset]]:
+    """What every build (and --plan) needs: the show, the script, its assets, checked."""
+    show = project.show
+    if show is None:
+        raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
+    script = project.read(script_path)
+    if not script.segments:
+        raise PodforgeError(f"{script_path}: no segments to build; run `podforge validate "
+                            f"{script_path}`")
+    assets = project.assets()
+    check_sound(show.sound, assets, str(project.root / "show.yaml"))
+    check_cues(script, assets, str(script_path))
+    return show, script, assets
+
+
+def asset_hashes(assets: dict[str, Asset], hashes: Hashes) -> dict[str, str]:
+    """Each asset's content hash; an asset whose file is missing stops the build, named."""
+    missing = sorted(name for name, a in assets.items() if not a.path.is_file())
+    if missing:
+        hint = "; run `python assets/synth.py`" if (assets[missing[0]].path.parent /
+                                                    "synth.py").is_file() else ""
+        raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
+                            f"but its file is missing{hint}")
+    return {name: hashes(a.path) for name, a in assets.items()}
+
+
+def inputs_key(show: Show, script_path: Path, assets: dict[str, str],
+               takes: dict[str, Path | None], hashes: Hashes) -> str:
+    """One digest of every input of an episode's build: equal keys, equal outputs."""
+    artwork = show.resolve(show.artwork) if show.artwork else None
+    return key(RENDER_VERSION, __version__, repr(dataclasses.replace(show, root=None)),
+               hashlib.sha256(script_path.read_bytes()).hexdigest(),
+               _sources_hash(script_path.parent / "sources.txt"), sorted(assets.items()),
+               sorted((slug, hashes(take) if take else None) for slug, take in takes.items()),
+               hashes(artwork) if artwork and artwork.is_file() else None)
+
+
+def outputs_whole(folder: Path, report: BuildReport) -> bool:
+    mp3 = folder / report.audio
+    return mp3.is_file() and mp3.stat().st_size == report.audio_bytes and all(
+        (folder / f).is_file() for f in report.files)
+
+
+def _sources_hash(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

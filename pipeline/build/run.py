@@ -1,0 +1,40 @@
+"""`podforge build`: each episode up to date, or built; the audio stack loads only for work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.build.cache import Hashes, prune_cache
+from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key, outputs_whole,
+                                   prepare)
+from pipeline.build.takes import takes_for
+from pipeline.progress import Progress
+from pipeline.project import Project, episode_slug
+from pipeline.report import read_report
+
+
+def build(project: Project, scripts: list[Path], options: Options,
+          progress: Progress) -> list[Built]:
+    built, cache = [], project.root / ".podforge-cache"
+    hashes = Hashes(cache / "hashes.json")
+    for path in scripts:
+        show, script, assets = prepare(project, path)
+        takes = takes_for(script, path.parent, options.takes_only)
+        asset_hash = asset_hashes(assets, hashes)
+        slug = episode_slug(path, script)
+        job = Job(path, slug, project.root / "build" / slug, show, script, assets, asset_hash,
+                  takes, inputs_key(show, path, asset_hash, takes, hashes))
+        report = read_report(job.folder / "report.json")
+        if not options.force and report is not None and report.inputs == job.inputs and \
+                outputs_whole(job.folder, report):
+            progress.note(f"{slug}: up to date")
+            built.append(Built(slug, job.folder, report, fresh=False))
+            continue
+        from pipeline.build.episode import build_episode  # the audio stack: loaded for work
+
+        cache.mkdir(exist_ok=True)
+        built.append(build_episode(project, job, options, progress, hashes))
+    hashes.save()
+    prune_cache(project.root)
+    progress.close()
+    return built

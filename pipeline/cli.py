@@ -132,6 +132,20 @@ def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
     click.echo(result.summary())
 
 
+@main.command(name="import")
+@click.option("--download", is_flag=True,
+              help="Also download each episode's audio and the cover art.")
+@click.option("--force", is_flag=True, help="Overwrite an existing show.yaml and episodes.")
+@click.option("--into", "root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write the show into.")
+@click.argument("feed")
+def import_(download: bool, force: bool, root: Path, feed: str) -> None:
+    """Bring an existing show in from its RSS feed (a file, or an http(s) URL)."""
+    from .importer import import_feed
+
+    click.echo(import_feed(feed, root, download=download, force=force).summary())
+
+
 @main.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,

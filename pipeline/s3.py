@@ -3,8 +3,9 @@
 The live feed is whatever feed.xml the bucket holds, so the sync treats feed.xml as its commit
 point: every media file, companion and page is uploaded and verified (HEAD: size and ETag) first,
 feed.xml last. A failure before that leaves the listeners' feed as it was. Change is detected
-from one listing plus a small state object (`<prefix>.podforge/state.json`): an unchanged
-catalogue uploads nothing. Objects nothing references any more stay for a grace period (a
+from a small state object (`<prefix>.podforge/state.json`: each key's size, ETag and sha256 as
+the last sync left it), so an unchanged catalogue costs one GET and uploads nothing; without a
+state (a first sync, a lost state) or when asked to verify, a listing of the prefix is used. Objects nothing references any more stay for a grace period (a
 podcast app may still hold a URL to them), and `prune` removes them once it has passed.
 
 Media under a content-derived name (`<stem>-<sha256[:12]>.<ext>`, see media_key) are cached
@@ -182,6 +183,17 @@ class State:
             return cls(dict(value.get("objects") or {}), dict(value.get("unreferenced") or {}))
         except (ValueError, AttributeError, TypeError):
             return cls()  # damaged: the listing still tells the truth, the hashes are redone
+
+
+def remembered(state: State) -> dict[str, Remote]:
+    """The bucket as the state object describes it (a damaged entry counts as absent)."""
+    found = {}
+    for key, value in state.objects.items():
+        try:
+            found[key] = Remote(str(key), int(value["size"]), str(value["etag"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return found
 
 
 def unchanged(local: LocalFile, remote: Remote | None, state: State) -> bool:
@@ -479,10 +491,12 @@ class _Lock:
 def sync(folder: Path | str, target: Target | str, *, s3=None, prune: bool = False,
          grace: dt.timedelta = GRACE, lock_stale: dt.timedelta = LOCK_STALE,
          now: dt.datetime | None = None, progress: Progress | None = None,
-         rerun: str | None = None) -> SyncResult:
+         rerun: str | None = None, verify: bool = False) -> SyncResult:
     """Upload the published `folder` to `target`: media and pages first, verified; feed.xml last.
 
-    Unchanged objects are not sent again. Objects no longer in the folder are recorded as
+    Unchanged objects are not sent again: the bucket's state object says what it holds, or,
+    when there is none or `verify` is set, a listing does (objects removed behind podforge's
+    back are then uploaded again). Objects no longer in the folder are recorded as
     unreferenced and, with `prune`, deleted once `grace` has passed since then. Any failure
     raises PublishError before feed.xml is touched, saying what to rerun.
     """
@@ -497,7 +511,10 @@ def sync(folder: Path | str, target: Target | str, *, s3=None, prune: bool = Fal
         with _Lock(s3, target, now, lock_stale):
             progress.stage(label, "compare with the bucket")
             state = State.from_json(_get(s3, target.bucket, target.state_key))
-            remote = listing(s3, target)
+            if verify or not state.objects:
+                remote = listing(s3, target)
+            else:
+                remote = remembered(state)
             plan = plan_sync(target, files, remote, state, now, prune, grace)
             done: dict[str, str] = {}  # key → ETag, in upload order
             total = sum(f.size for f in plan.uploads)

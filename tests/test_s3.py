@@ -150,6 +150,16 @@ def test_a_second_sync_uploads_nothing(tmp_path, bucket):
     assert changed.uploaded == ("alpha/index.html",)
 
 
+def test_verify_restores_what_was_deleted_behind_its_back(tmp_path, bucket):
+    name, s3 = bucket
+    out = folder_of(tmp_path)
+    sync(out, f"s3://{name}", s3=s3, now=T0)
+    s3.delete_object(Bucket=name, Key="beta/index.html")
+    assert sync(out, f"s3://{name}", s3=s3, now=T0).uploaded == ()  # the state is trusted
+    fixed = sync(out, f"s3://{name}", s3=s3, now=T0, verify=True)  # the listing is not fooled
+    assert fixed.uploaded == ("beta/index.html",) and "beta/index.html" in keys(s3, name)
+
+
 def test_a_real_publish_folder_syncs(tmp_path, bucket):
     """What `podforge publish` writes today, MP3s under their built names: short max-age."""
     name, s3 = bucket
@@ -299,3 +309,37 @@ def test_the_standard_environment_is_enough(tmp_path, bucket, s3_server):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert f"synced to s3://{name}/env/: 15 object(s) uploaded, 0 unchanged" in run.stdout
+
+
+def test_podforge_publish_to_s3(tmp_path, bucket, s3_server, monkeypatch):
+    """The CLI: publish the folder, then sync it; a bad target fails before writing anything."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    name, s3 = bucket
+    (tmp_path / "show.yaml").write_text((ROOT / "show.yaml").read_text(encoding="utf-8"))
+    audio = mp3(tmp_path / "sine.mp3", seconds=1.0).read_bytes()
+    for slug in ("great-molasses-flood", "tunguska-event"):
+        (tmp_path / "episodes" / slug).mkdir(parents=True)
+        (tmp_path / "episodes" / slug / "script.txt").write_bytes(
+            (ROOT / "episodes" / slug / "script.txt").read_bytes())
+    from publish_fixtures import write_build
+
+    for slug in ("great-molasses-flood", "tunguska-event"):
+        write_build(tmp_path, slug, audio)
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    bad = CliRunner().invoke(main, ["publish", "--include-scheduled", "--to", "s3://B"])
+    assert bad.exit_code == 2 and "not a valid bucket name" in bad.output
+    assert not (tmp_path / "feed").exists()
+    run = CliRunner().invoke(main, ["publish", "--include-scheduled", "--to",
+                                    f"s3://{name}/daybook"])
+    assert run.exit_code == 0, run.output
+    assert f"synced to s3://{name}/daybook/:" in run.output
+    assert s3.get_object(Bucket=name, Key="daybook/feed.xml")["Body"].read() == \
+        (tmp_path / "feed" / "feed.xml").read_bytes()
+    again = CliRunner().invoke(main, ["publish", "--include-scheduled", "--to",
+                                      f"s3://{name}/daybook"])
+    assert "0 object(s) uploaded" in again.output

@@ -122,17 +122,52 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
               help="Also publish episodes dated in the future.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("feed"), show_default=True, help="Where to write the feed and site.")
+@click.option("--to", "to", metavar="s3://BUCKET[/PREFIX]",
+              help="Then upload the folder to S3-compatible storage (credentials and endpoint "
+                   "from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL).")
+@click.option("--prune", is_flag=True,
+              help="With --to: delete objects unreferenced for longer than --grace-days.")
+@click.option("--grace-days", type=click.FloatRange(0), default=7.0, show_default=True,
+              help="With --to: how long an unreferenced object is kept.")
+@click.option("--verify", is_flag=True,
+              help="With --to: list the bucket instead of trusting its state object.")
 @SHOW
-def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
-            show_file: Path | None) -> None:
+def publish(base_url: str | None, include_scheduled: bool, out_dir: Path, to: str | None,
+            prune: bool, grace_days: float, verify: bool, show_file: Path | None) -> None:
     """Write feed.xml, show notes, media and the site for every built episode."""
     from pipeline.publish.run import publish as publish_feed
 
+    target = None
+    if to:
+        from pipeline.publish.s3 import parse_target
+
+        target = parse_target(to)  # a bad target fails before anything is written
     project = open_project(show_file=show_file)
     if project.show is None:
         raise PodforgeError("no show.yaml here or above: publishing needs the show's identity")
     result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled)
     click.echo(result.summary())
+    if target is not None:
+        from pipeline.progress import Progress
+        from pipeline.publish.s3 import sync
+
+        synced = sync(result.feed.parent, target, prune=prune, verify=verify,
+                      grace=dt.timedelta(days=grace_days), progress=Progress())
+        click.echo(synced.summary())
+
+
+@main.command(name="import")
+@click.option("--download", is_flag=True,
+              help="Also download each episode's audio and the cover art.")
+@click.option("--force", is_flag=True, help="Overwrite an existing show.yaml and episodes.")
+@click.option("--into", "root", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Folder to write the show into.")
+@click.argument("feed")
+def import_(download: bool, force: bool, root: Path, feed: str) -> None:
+    """Bring an existing show in from its RSS feed (a file, or an http(s) URL)."""
+    from pipeline.publish.importer import import_feed
+
+    click.echo(import_feed(feed, root, download=download, force=force).summary())
 
 
 @main.command()

@@ -109,6 +109,18 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Audio:
+    """Audio published before podforge (`audio:` in front matter, written by `podforge import`):
+    the original enclosure, and the local copy when it was downloaded."""
+
+    url: str | None = None
+    length: int | None = None  # bytes, as the feed declared them
+    type: str | None = None  # MIME type, e.g. audio/mpeg
+    file: str | None = None  # relative to the episode's folder
+    duration: float | None = None  # seconds, from itunes:duration
+
+
+@dataclass(frozen=True)
 class Metadata:
     """The episode's header and front matter."""
 
@@ -124,6 +136,8 @@ class Metadata:
     keywords: tuple[str, ...] = ()
     guid: str | None = None
     sources: tuple[str, ...] = ()
+    published: dt.datetime | None = None  # the original pubDate of an imported episode
+    audio: Audio | None = None  # an imported episode's published audio
     title_line: int | None = None
     date_line: int | None = None
     summary_line: int | None = None

@@ -18,7 +18,7 @@ import yaml
 
 from pipeline.script.credits import looks_like_credit, read_credits
 from pipeline.errors import ScriptError
-from pipeline.model import Cue, Identity, Metadata, Note, Paragraph, Script, Segment
+from pipeline.model import Audio, Cue, Identity, Metadata, Note, Paragraph, Script, Segment
 from pipeline.show import EpisodeFormat
 from pipeline.script.text import column_of, leading_date, match_template, normalize, parse_date
 
@@ -44,7 +44,8 @@ _PAUSE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)?$", re.IGN
 _CUE_KINDS = {"sfx": "sfx", "sound": "sfx", "music": "music", "bed": "bed", "pause": "pause"}
 _FRONT_MATTER = {"slug": str, "date": dt.date, "title": str, "summary": str, "season": int,
                  "episode": int, "explicit": bool, "draft": bool, "keywords": list,
-                 "guid": str, "sources": list}
+                 "guid": str, "sources": list, "published": dt.datetime, "audio": dict}
+_AUDIO = {"url": str, "length": int, "type": str, "file": str, "duration": float}
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,15 @@ def _front_matter(lines: list[str]) -> tuple[Metadata, int, list[Note]]:
     for key, value in data.items():
         line = next((i + 1 for i in range(1, end) if lines[i].lstrip().startswith(f"{key}:")), 1)
         expected = _FRONT_MATTER.get(str(key))
+        if key == "published" and isinstance(value, str):
+            value = _instant(value) or value
+        if key == "audio" and isinstance(value, dict):
+            audio, problem = _audio(value)
+            if problem:
+                notes.append(Note("M002", line, 1, f"front matter audio: {problem}"))
+            else:
+                values[key] = audio
+            continue
         if expected is None:
             notes.append(Note("M001", line, 1, f"unknown front matter key {key!r}; known: "
                                                f"{', '.join(_FRONT_MATTER)}"))
@@ -201,6 +211,30 @@ def _front_matter(lines: list[str]) -> tuple[Metadata, int, list[Note]]:
     if "sources" in values:
         values["sources"] = tuple(str(s) for s in values["sources"])
     return Metadata(**values), end + 2, notes
+
+
+def _instant(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+
+
+def _audio(data: dict) -> tuple[Audio | None, str | None]:
+    """`audio:` {url, length, type, file, duration} → Audio, or the problem with it."""
+    values = {}
+    for key, value in data.items():
+        expected = _AUDIO.get(str(key))
+        if expected is None:
+            return None, f"unknown key {key!r}; known: {', '.join(_AUDIO)}"
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+            return None, f"{key}: expected {expected.__name__}, got {value!r}"
+        values[key] = value
+    if not values.get("url") and not values.get("file"):
+        return None, "needs url (the published enclosure) or file (a local copy)"
+    return Audio(**values), None
 
 
 def _blocks(lines: list[str], start: int) -> list[Block]:

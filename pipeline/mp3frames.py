@@ -405,6 +405,7 @@ def encode_piece(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: 
     if pcm.shape != (want, channels):
         raise ValueError(f"piece {piece.index} needs {want} samples x {channels} channels, "
                          f"got {pcm.shape[0]} x {pcm.shape[1]}")
+    _probe_header(piece.rate, channels, bitrate_kbps)  # ffmpeg would round a bad bitrate
     cmd = [ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error",
            "-f", "f32le", "-ar", str(piece.rate), "-ac", str(channels), "-i", "pipe:0",
            *_mp3_args(piece.rate, channels, bitrate_kbps, xing=False, reservoir=False),

@@ -36,7 +36,7 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from pipeline.encode import _STDERR_TAIL, _mp3_args, find_ffmpeg
+from pipeline.encode import _STDERR_TAIL, _hidden_sibling, _mp3_args, find_ffmpeg
 from pipeline.errors import EncoderError
 
 ENCODER_DELAY = 576  # LAME's, written to the LAME tag
@@ -625,14 +625,18 @@ Reader = Callable[[int, int], np.ndarray]
 def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: int,
                     channels: int, bitrate_kbps: int = 128, cuts: Iterable[int] = (),
                     piece_seconds: float = PIECE_SECONDS, cache: FrameCache | None = None,
-                    workers: int | None = None, ffmpeg: str | None = None) -> EncodeReport:
+                    key: Callable[[Piece], str] | None = None, workers: int | None = None,
+                    ffmpeg: str | None = None) -> EncodeReport:
     """Encode samples [0, total_samples) into `out` (seekable, binary) as one MP3, in pieces on
     `workers` threads (default: every core), each running one ffmpeg.
 
     read(start, stop) returns those samples as (stop - start, channels) floats; it is called one
     call at a time, from the workers. Pieces whose key is in `cache` are not encoded; a cached
-    entry that is not the piece's frames is encoded again. At most 2 x workers pieces are in
-    memory at once, so a 4-hour episode streams through."""
+    entry that is not the piece's frames is encoded again. The key is piece_key() of the
+    piece's samples, or key(piece) if given: a key the caller derives from what made the audio
+    (it must cover the context span, read_start to read_end, and the format), so cached pieces
+    are not even read. At most 2 x workers pieces are in memory at once, so a 4-hour episode
+    streams through."""
     ffmpeg = ffmpeg or find_ffmpeg()
     workers = workers or os.cpu_count() or 1
     pieces = plan_pieces(total_samples, cuts, rate=rate, piece_seconds=piece_seconds)
@@ -641,23 +645,28 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
     lock = threading.Lock()
     counts = {"encoded": 0, "cached": 0}
 
-    def work(piece: Piece) -> bytes:
+    def load(piece: Piece) -> np.ndarray:
         with lock:
             pcm = np.asarray(read(piece.read_start, piece.read_end), dtype=np.float32)
-        pcm = pcm.reshape(len(pcm), -1)
-        key = None
+        return pcm.reshape(len(pcm), -1)
+
+    def work(piece: Piece) -> bytes:
+        pcm = None if key is not None and cache is not None else load(piece)
+        name = None
         if cache is not None:
-            key = piece_key(pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps,
-                            ffmpeg=ffmpeg)
-            frames = cache.get(key)
+            name = key(piece) if key is not None else piece_key(
+                pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
+            frames = cache.get(name)
             if frames is not None and _usable(frames, piece, channels, bitrate_kbps):
                 with lock:
                     counts["cached"] += 1
                 return frames
+        if pcm is None:
+            pcm = load(piece)
         frames = encode_piece(pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps,
                               ffmpeg=ffmpeg)
         if cache is not None:
-            cache.put(key, frames)
+            cache.put(name, frames)
         with lock:
             counts["encoded"] += 1
         return frames
@@ -685,3 +694,32 @@ def _usable(frames: bytes, piece: Piece, channels: int, bitrate_kbps: int) -> bo
     except EncoderError:
         return False
     return len(parsed) == piece.frames
+
+
+def encode_file(path: str | os.PathLike[str], read: Reader, total_samples: int, *, rate: int,
+                channels: int, bitrate_kbps: int = 128,
+                before_commit: Callable[[str], None] | None = None,
+                **options) -> EncodeReport:
+    """encode_parallel into a hidden file beside `path`, then before_commit(temp_path) (to tag
+    it, as with Mp3Writer) and one rename into place; on any failure `path` is untouched and
+    nothing is left behind. `options` are encode_parallel's."""
+    path = os.fspath(path)
+    try:
+        temp = _hidden_sibling(path)
+    except OSError as e:
+        raise EncoderError(f"cannot write {path}: {e.strerror}; "
+                           "check that its folder exists and is writable") from None
+    try:
+        with open(temp, "wb") as out:
+            report = encode_parallel(read, total_samples, out, rate=rate, channels=channels,
+                                     bitrate_kbps=bitrate_kbps, **options)
+        if before_commit is not None:
+            before_commit(temp)
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    return report

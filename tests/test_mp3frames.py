@@ -323,3 +323,41 @@ def test_any_cuts_decode_to_the_input_length_and_quality(tmp_path_factory, secon
     assert MP3(folder / "p.mp3").info.length * rate == pytest.approx(n, abs=1e-6)
     whole = decode(folder / "w.mp3", 1)[:n]
     assert snr(x, ours) > snr(x, whole) - 0.5
+
+
+def test_caller_keys_skip_reading_cached_pieces_and_encode_file_is_atomic(tmp_path):
+    rate = 48000
+    x = music(3.0, rate, 1, seed=4)
+    reads = []
+
+    def read(a, b):
+        reads.append((a, b))
+        return x[a:b]
+
+    cache = mf.DirCache(tmp_path / "cache")
+    key = lambda p: f"take-7-{p.read_start}-{p.read_end}-{p.start}-{p.end}"  # noqa: E731
+    path = tmp_path / "out.mp3"
+    first = mf.encode_file(path, read, len(x), rate=rate, channels=1, piece_seconds=0.5,
+                           cache=cache, key=key, workers=2,
+                           before_commit=lambda temp: write_tags(
+                               temp, title="T", artist="A", album="S", date=""))
+    assert first.encoded == first.pieces == len(reads) and first.pieces >= 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out.mp3"]
+    assert mf.audio_start(path.read_bytes()) > 0  # tagged before the rename
+    assert len(decode(path, 1)) == len(x)
+
+    reads.clear()
+    again = mf.encode_file(tmp_path / "again.mp3", read, len(x), rate=rate, channels=1,
+                           piece_seconds=0.5, cache=cache, key=key, workers=2)
+    assert (again.cached, again.encoded, reads) == (first.pieces, 0, [])
+    untagged = (tmp_path / "again.mp3").read_bytes()
+    assert untagged == path.read_bytes()[mf.audio_start(path.read_bytes()):]
+
+    def broken(a, b):
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        mf.encode_file(tmp_path / "again.mp3", broken, len(x), rate=rate, channels=1,
+                       piece_seconds=0.5, workers=2)
+    assert (tmp_path / "again.mp3").read_bytes() == untagged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mp3", "cache", "out.mp3"]

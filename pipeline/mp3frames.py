@@ -164,7 +164,7 @@ def _table() -> np.ndarray:
 
 _CRC_TABLE = _table()
 _CRC_LIST = [int(v) for v in _CRC_TABLE]
-_LANES = 2048  # bytes hashed side by side by numpy, then combined
+_LANE = 128  # bytes per lane: lanes are hashed side by side by numpy, then combined
 
 
 def _crc_small(data: bytes | memoryview, crc: int = 0) -> int:
@@ -201,23 +201,37 @@ def _zeros(count: int) -> tuple[int, ...]:
     return _compose(_zeros(1), square) if count % 2 else square
 
 
+@lru_cache(maxsize=32)
+def _zeros_tables(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """_zeros(count) as two 256-entry tables, for the low and the high byte of a CRC."""
+    matrix = _zeros(count)
+    low = np.array([_apply(matrix, b) for b in range(256)], np.uint16)
+    high = np.array([_apply(matrix, b << 8) for b in range(256)], np.uint16)
+    return low, high
+
+
 def crc16(data: bytes | memoryview, crc: int = 0) -> int:
-    """CRC-16/ARC of data, continuing from `crc`; fast on megabytes (numpy lanes, combined by
-    linearity: CRC(a + b) = zeros(len b)(CRC(a)) ^ CRC_from_0(b))."""
+    """CRC-16/ARC of data, continuing from `crc`; fast on megabytes: numpy hashes lanes of
+    _LANE bytes side by side, and a tree combines them by linearity (CRC(a + b) is
+    zeros(len b)(CRC(a)) ^ CRC(b), each from 0; zero lanes in front change nothing)."""
     n = len(data)
-    if n < 8 * _LANES:
+    count = n // _LANE
+    if count < 16:
         return _crc_small(data, crc)
-    width = n // _LANES
-    lanes = np.frombuffer(data, np.uint8, _LANES * width).reshape(_LANES, width).T.copy()
-    state = np.zeros(_LANES, np.uint16)
+    width = 1 << (count - 1).bit_length()
+    lanes = np.zeros((_LANE, width), np.uint8)
+    lanes[:, width - count:] = np.frombuffer(data, np.uint8, count * _LANE).reshape(count, _LANE).T
+    state = np.zeros(width, np.uint16)
     for column in lanes:
         state = (state >> 8) ^ _CRC_TABLE[(state ^ column) & 0xFF]
-    shift = _zeros(width)
-    total = _apply(_zeros(_LANES * width), crc)
-    combined = 0
-    for lane in state.tolist():
-        combined = _apply(shift, combined) ^ lane
-    return _crc_small(memoryview(data)[_LANES * width:], total ^ combined)
+    span = _LANE
+    while len(state) > 1:
+        low, high = _zeros_tables(span)
+        front, back = state[0::2], state[1::2]
+        state = low[front & 0xFF] ^ high[front >> 8] ^ back
+        span *= 2
+    body = _apply(_zeros(count * _LANE), crc) ^ int(state[0])
+    return _crc_small(memoryview(data)[count * _LANE:], body)
 
 
 def crc16_concat(crc_a: int, crc_b: int, length_b: int) -> int:
@@ -272,7 +286,7 @@ def read_info(data: bytes | memoryview, start: int | None = None) -> InfoTag:
                    header_length=frame.length)
 
 
-def _info_frame_header(first: bytes, rate: int, channels: int) -> tuple[bytes, int]:
+def _info_frame_header(first: bytes, rate: int) -> tuple[bytes, int]:
     """The 4 header bytes of the Info frame, and its length: the first audio frame's header
     (same version, rate, channel mode) without CRC or padding, at its bitrate if the tag fits,
     else at the lowest bitrate that holds it."""
@@ -294,7 +308,7 @@ def info_frame(first_frame: bytes, *, rate: int, channels: int, frames: int, tot
                toc: Sequence[int], padding: int, bitrate_kbps: int, music_crc: int) -> bytes:
     """The Info frame for a CBR file of these frames: Xing fields, then the LAME extension with
     delay and padding, music length and CRC, and the tag's own CRC over everything before it."""
-    header, length = _info_frame_header(first_frame, rate, channels)
+    header, length = _info_frame_header(first_frame, rate)
     frame = bytearray(length)
     frame[:4] = header
     at = 4 + parse_frame(first_frame).side_info_size
@@ -421,14 +435,13 @@ def encode_piece(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: 
                            f"{piece.index} (samples {piece.start}-{piece.end})"
                            + (f":\n{tail}" if tail else ""))
     data = done.stdout
-    frames = list(iter_frames(data))
+    offsets = [*_offsets(data, piece.rate, channels, bitrate_kbps, f"piece {piece.index}"),
+               len(data)]
     expected = total_frames(want, piece.rate)
-    if len(frames) != expected:
-        raise EncoderError(f"ffmpeg made {len(frames)} MP3 frames of {want} samples, not "
+    if len(offsets) - 1 != expected:
+        raise EncoderError(f"ffmpeg made {len(offsets) - 1} MP3 frames of {want} samples, not "
                            f"{expected}: this LAME pads differently; encode the whole file")
-    kept = frames[piece.lead_frames:piece.lead_frames + piece.frames]
-    _check_frames(kept, piece.rate, channels, bitrate_kbps, f"piece {piece.index}")
-    return data[kept[0].offset:kept[-1].offset + kept[-1].length]
+    return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
 
 
 def _check_frames(frames: Sequence[Frame], rate: int, channels: int, bitrate_kbps: int,
@@ -441,6 +454,40 @@ def _check_frames(frames: Sequence[Frame], rate: int, channels: int, bitrate_kbp
         if f.main_data_begin:
             raise EncoderError(f"{what}: frame at byte {f.offset} uses the bit reservoir, so it "
                                "cannot be cut out; this ffmpeg ignores -reservoir 0")
+
+
+def _offsets(data: bytes, rate: int, channels: int, bitrate_kbps: int, what: str) -> list[int]:
+    """Where each frame of data starts, checking that all are whole frames of this format that
+    borrow nothing (reservoir off). The same checks as iter_frames + _check_frames, without a
+    Frame per frame: joins walk every frame of an episode."""
+    if not data:
+        return []
+    first = parse_frame(data, 0)
+    if first is None:
+        raise EncoderError(f"{what}: no MP3 frame header at byte 0 of {len(data)}")
+    _check_frames([first], rate, channels, bitrate_kbps, what)
+    b1, b2 = data[1], data[2] & 0xFC
+    side = 4 if b1 & 1 else 6
+    low_bit = 0x80 if first.mpeg == 1 else 0  # main_data_begin: 9 bits (MPEG-1) or 8
+    base = _frame_length(first.mpeg, bitrate_kbps, rate, False)
+    mono = channels == 1
+    offsets, at, end = [], 0, len(data)
+    while at < end:
+        if (at + side + 2 > end or data[at] != 0xFF or data[at + 1] != b1
+                or data[at + 2] & 0xFC != b2 or (data[at + 3] >> 6 == 3) != mono
+                or data[at + side] or data[at + side + 1] & low_bit):
+            frame = parse_frame(data, at)
+            if frame is None:
+                raise EncoderError(f"{what}: no MP3 frame header at byte {at} of {end}")
+            _check_frames([frame], rate, channels, bitrate_kbps, what)
+            raise EncoderError(f"{what}: the frame at byte {at} is not like the first")
+        length = base + ((data[at + 2] >> 1) & 1)
+        if at + length > end:
+            raise EncoderError(f"{what}: MP3 frame at byte {at} is truncated "
+                               f"({end - at} of {length} bytes)")
+        offsets.append(at)
+        at += length
+    return offsets
 
 
 # --- the join ----------------------------------------------------------------------------------
@@ -470,7 +517,7 @@ class FrameJoiner:
         spf = samples_per_frame(rate)
         # the Info frame's size depends only on these, so its room is known now
         probe = _probe_header(rate, channels, bitrate_kbps)
-        _, self._header_length = _info_frame_header(probe, rate, channels)
+        _, self._header_length = _info_frame_header(probe, rate)
         self._origin = out.tell()
         out.write(bytes(self._header_length))
         self._toc_frames = [i * self.frames_expected // _TOC_SIZE for i in range(_TOC_SIZE)]
@@ -485,8 +532,7 @@ class FrameJoiner:
         """Append one piece's frames (validated: whole frames of this stream's format)."""
         if not frames:
             return
-        parsed = list(iter_frames(frames))
-        _check_frames(parsed, self.rate, self.channels, self.bitrate, "joined piece")
+        parsed = _offsets(frames, self.rate, self.channels, self.bitrate, "joined piece")
         if self._frames + len(parsed) > self.frames_expected:
             raise EncoderError(f"pieces hold more than the {self.frames_expected} frames "
                                f"{self.samples} samples make")
@@ -494,7 +540,7 @@ class FrameJoiner:
         while len(self._toc_offsets) < _TOC_SIZE and want[len(self._toc_offsets)] < \
                 self._frames + len(parsed):
             index = want[len(self._toc_offsets)] - self._frames
-            self._toc_offsets.append(self._header_length + self._bytes + parsed[index].offset)
+            self._toc_offsets.append(self._header_length + self._bytes + parsed[index])
         if self._first is None:
             self._first = frames[:8]
         self.out.write(frames)
@@ -689,11 +735,9 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
 
 def _usable(frames: bytes, piece: Piece, channels: int, bitrate_kbps: int) -> bool:
     try:
-        parsed = list(iter_frames(frames))
-        _check_frames(parsed, piece.rate, channels, bitrate_kbps, "cached piece")
+        return len(_offsets(frames, piece.rate, channels, bitrate_kbps, "cached")) == piece.frames
     except EncoderError:
         return False
-    return len(parsed) == piece.frames
 
 
 def encode_file(path: str | os.PathLike[str], read: Reader, total_samples: int, *, rate: int,

@@ -6,9 +6,11 @@
 (b) pipeline.mp3frames.encode_parallel of the same WAV, read piece by piece, on --workers cores,
     into an empty frame cache;
 (c) the same after one piece's audio changed: that piece re-encoded, the rest from the cache,
-    everything joined again.
-Prints the times and b/a (target < 1: faster than ffmpeg alone), c/a (target: a small fraction),
-and checks that both outputs decode to the WAV's length.
+    everything joined again (every piece is read and hashed to find its cache key);
+(d) as (c), with keys the caller derives from what made the audio (as a build would from its
+    span keys), so cached pieces are not even read.
+Prints the times and b/a (target < 1: faster than ffmpeg alone), c/a and d/a (target: a small
+fraction), and checks that every output decodes to the WAV's length.
 """
 
 from __future__ import annotations
@@ -104,14 +106,14 @@ def main() -> None:
 
         cache = mp3frames.DirCache(folder / "cache")
 
-        def segmentwise(name: str, change=None):
+        def segmentwise(name: str, change=None, key=None):
             read, handle = wav_reader(wav, change)
             began = time.perf_counter()
             with open(folder / name, "wb") as out:
                 report = mp3frames.encode_parallel(
                     read, samples, out, rate=RATE, channels=CHANNELS, bitrate_kbps=128,
-                    piece_seconds=args.piece_seconds, cache=cache, workers=args.workers,
-                    ffmpeg=ffmpeg)
+                    piece_seconds=args.piece_seconds, cache=cache, key=key,
+                    workers=args.workers, ffmpeg=ffmpeg)
             took = time.perf_counter() - began
             handle.close()
             return took, report
@@ -122,7 +124,14 @@ def main() -> None:
         change = (edited.start + RATE, edited.start + 3 * RATE)
         again, second = segmentwise("edited.mp3", change)
 
-        for name in ("bare.mp3", "pieces.mp3", "edited.mp3"):
+        def key(piece, version):
+            touched = piece.read_start < change[1] and change[0] < piece.read_end
+            return f"{piece.read_start}-{piece.read_end}-{version if touched else 'v0'}"
+
+        segmentwise("keyed.mp3", key=lambda p: key(p, "v0"))  # fills the cache: not measured
+        keyed, third = segmentwise("keyed-edit.mp3", change, lambda p: key(p, "v1"))
+
+        for name in ("bare.mp3", "pieces.mp3", "edited.mp3", "keyed-edit.mp3"):
             print(f"{name}: {decoded_samples(ffmpeg, folder / name)} samples decoded "
                   f"(input {samples})")
         print(f"audio: {args.minutes:g} min stereo {RATE} Hz, 128 kbps; "
@@ -132,7 +141,9 @@ def main() -> None:
               f"({first.encoded} encoded, {first.cached} cached)")
         print(f"(c) after one piece changed      {again:7.2f} s  "
               f"({second.encoded} encoded, {second.cached} cached)")
-        print(f"b/a = {full / bare:.2f}   c/a = {again / bare:.3f}")
+        print(f"(d) as (c), the caller's keys    {keyed:7.2f} s  "
+              f"({third.encoded} encoded, {third.cached} cached)")
+        print(f"b/a = {full / bare:.2f}   c/a = {again / bare:.3f}   d/a = {keyed / bare:.3f}")
 
 
 if __name__ == "__main__":

@@ -47,13 +47,18 @@ def find_ffmpeg() -> str:
                            "or set PODFORGE_FFMPEG") from None
 
 
-def _mp3_args(rate: int, channels: int, bitrate_kbps: int) -> list[str]:
+def _mp3_args(rate: int, channels: int, bitrate_kbps: int, *, xing: bool = True,
+              reservoir: bool = True) -> list[str]:
     # CBR (libmp3lame's default with -b:a); the Info header carries the frame count and LAME's
     # encoder delay, so players report the duration exactly and decoders trim the padding.
-    # No ID3 from ffmpeg: pipeline.tags writes the one tag.
+    # No ID3 from ffmpeg: pipeline.tags writes the one tag. pipeline.mp3frames encodes pieces
+    # with xing=False (bare frames: it writes the one header itself) and reservoir=False (no
+    # frame borrows bits from a frame before it, so frames can be cut out and joined).
     return ["-ar", str(rate), "-ac", str(channels),
             "-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k",
-            "-write_xing", "1", "-id3v2_version", "0", "-write_id3v1", "0", "-f", "mp3"]
+            *([] if reservoir else ["-reservoir", "0"]),
+            "-write_xing", "1" if xing else "0", "-id3v2_version", "0", "-write_id3v1", "0",
+            "-f", "mp3"]
 
 
 class Mp3Writer:

@@ -1,0 +1,90 @@
+"""pydub assembly agrees with render_span's numpy mix; pydub decodes AAC without ffprobe."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipeline.build import assemble
+from pipeline.audio.encode import find_ffmpeg
+from pipeline.errors import AudioError
+from pipeline.manifest import Asset
+from pipeline.model import Clip, Narration, Span
+from pipeline.build.narrate import HOP, Spoken
+from pipeline.build.mix import AssetBank, render_span
+from pipeline.show import Ducking
+
+from synth import RATE, music, sine, speech
+
+
+def scene(tmp_path: Path, seconds: float = 9.0):
+    voice = speech(seconds - 2.0, seed=3)
+    voice.astype("<f4").tofile(tmp_path / "voice.f32")
+    active = np.zeros(int(seconds / HOP), bool)
+    active[200:600] = True
+    np.save(tmp_path / "voice.npy", active)
+    spoken = Spoken(Narration("act-1", seconds - 2.0), tmp_path / "voice.f32",
+                    tmp_path / "voice.npy", ())
+    sf.write(tmp_path / "bed.wav", music(2.5), RATE, subtype="FLOAT")
+    sf.write(tmp_path / "sting.wav", np.repeat(sine(0.7, 660.0)[:, None], 2, 1), RATE,
+             subtype="FLOAT")
+    bank = AssetBank({"bed": Asset("bed", tmp_path / "bed.wav", "bed", 2.5, -20.0, True),
+                      "sting": Asset("sting", tmp_path / "sting.wav", "stinger", 0.7, -20.0,
+                                     False)}, RATE, 2)
+    clips = (Clip(None, 1.0, seconds - 2.0, role="voice"),
+             Clip("bed", 0.0, seconds, gain_db=-6.0, fade_in=1.5, fade_out=2.0,
+                  offset=0.3, loop=True, ducked=True, role="bed"),
+             Clip("sting", 0.25, 0.7, gain_db=-3.0, role="stinger"),
+             Clip("sting", seconds - 0.4, 0.7, role="stinger"))  # runs past the end
+    span = Span("act-1", "act", 1, "Act 1", 0.0, seconds, 1.0, "draft", clips)
+    return span, spoken, bank
+
+
+def test_pydub_assembly_matches_the_numpy_mix(tmp_path):
+    span, spoken, bank = scene(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ours = assemble.assemble_span(span, spoken, bank, Ducking(), RATE, 2, tmp_path / "a" / "span")
+    theirs = render_span(span, spoken, bank, Ducking(), RATE, 2, tmp_path / "b" / "span")
+    x = np.fromfile(ours.audio_file, "<f4").reshape(-1, 2)
+    y = np.fromfile(theirs.audio_file, "<f4").reshape(-1, 2)
+    assert x.shape == y.shape == (9 * RATE, 2)
+    assert np.abs(y).max() > 0.3  # there is something to compare
+    assert np.abs(x - y).max() < 2e-6  # the int32 rounding at 2**-27, and pydub's gain
+    assert np.allclose(ours.steps, theirs.steps, rtol=1e-4)
+
+
+def test_sums_above_full_scale_do_not_clip_before_the_master():
+    loud = np.full((100, 2), 0.9, np.float32)
+    a, b = assemble.to_segment(loud, RATE), assemble.to_segment(loud, RATE)
+    summed = assemble.to_array(a.overlay(b).overlay(b))
+    assert np.allclose(summed, 2.7, atol=1e-6)  # 24 dB of headroom in the int32 samples
+
+
+def test_decode_with_ffmpeg_reads_aac_in_m4a_without_ffprobe(tmp_path):
+    tone = np.repeat(sine(2.0, 440.0, 0.5, rate=48000)[:, None], 2, 1)
+    sf.write(tmp_path / "tone.wav", tone, 48000)
+    m4a = tmp_path / "take.m4a"
+    subprocess.run([find_ffmpeg(), "-v", "error", "-y", "-i", str(tmp_path / "tone.wav"),
+                    "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    x, rate = assemble.decode_with_ffmpeg(m4a, RATE, 1)
+    assert rate == RATE and x.shape[1] == 1 and x.dtype == np.float32
+    assert len(x) == pytest.approx(2.0 * RATE, abs=0.05 * RATE)  # AAC pads a frame or two
+    middle = x[RATE // 2:3 * RATE // 2, 0]
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(len(middle))))
+    assert np.argmax(spectrum) * RATE / len(middle) == pytest.approx(440.0, abs=2.0)
+    assert np.sqrt(np.mean(middle ** 2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+
+
+def test_decode_with_ffmpeg_refuses_what_it_cannot_read(tmp_path):
+    (tmp_path / "take.m4a").write_bytes(b"no audio here" * 50)
+    with pytest.raises(AudioError) as caught:
+        assemble.decode_with_ffmpeg(tmp_path / "take.m4a")
+    assert str(caught.value).startswith(f"{tmp_path / 'take.m4a'}: ffmpeg cannot decode it")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(AudioError, match="cannot tell what .xyz holds"):
+        assemble.decode_with_ffmpeg(tmp_path / "take.xyz")

@@ -1,0 +1,130 @@
+"""Per-span mastering end to end: uneven takes levelled, spans mastered alone, one MP3 encoded,
+and every file measured by ffmpeg's ebur128 as the independent meter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.audio import loudness, peak
+
+from pipeline.audio import leveler
+
+from pipeline.build import mastering
+
+from pipeline.audio import measure
+from pipeline.audio.leveler import LevelerSettings
+from pipeline.build.mastering import MasterSettings, SpanMaster, SpanSource
+
+from synth import RATE, full_band_noise, music, speech
+
+
+def hot_peaks(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Plosives and clicks: a few short bursts near full scale."""
+    y = x.copy()
+    rng = np.random.default_rng(seed)
+    for at in rng.integers(RATE, len(x) - RATE, 6):
+        burst = np.hanning(200) * rng.choice([-1, 1]) * 0.98
+        y[at:at + 200] = np.clip(y[at:at + 200] + burst, -0.99, 0.99)
+    return y.astype(np.float32)
+
+
+def episode(channels: int, seconds: float = 10.0):
+    """Four spans: a normal take over a bed, one 12 dB low, one with hot peaks, and one over
+    full-band noise (a rain SFX); each take levelled on its own."""
+    takes = [speech(seconds, 0.0, seed=21), speech(seconds, -12.0, seed=22),
+             hot_peaks(speech(seconds, 2.0, seed=23), seed=3), speech(seconds, -4.0, seed=24)]
+    beds = [music(seconds, channels, -10.0), music(seconds, channels, -14.0, seed=5),
+            np.zeros((round(seconds * RATE), channels), np.float32),
+            full_band_noise(seconds, channels, amplitude=0.03, seed=6)]
+    sources, voices = [], []
+    for take, bed in zip(takes, beds):
+        levelled, plan = leveler.level(take, RATE, LevelerSettings())
+        mix = (bed + levelled[:, None]).astype(np.float32)
+        meter = loudness.LoudnessMeter(RATE, channels)
+        meter.add(mix)
+        sources.append(SpanSource(mastering.array_blocks(mix), len(mix), meter.steps(),
+                                  plan.levelled_lufs))
+        voices.append(plan)
+    return sources, voices, takes
+
+
+def check(report, mp3, target, ceiling, sources):
+    theirs = measure.ffmpeg_ebur128(mp3)
+    assert abs(theirs.integrated_lufs - target) <= 0.5
+    assert theirs.true_peak_dbtp <= ceiling + 0.05  # ffmpeg rounds to 0.1 dB
+    assert report.loudness.true_peak_dbtp <= ceiling
+    assert abs(report.loudness.integrated_lufs - target) <= 0.2
+    assert report.loudness.integrated_lufs == pytest.approx(theirs.integrated_lufs, abs=0.2)
+    assert report.loudness.true_peak_dbtp == pytest.approx(theirs.true_peak_dbtp, abs=0.2)
+    # The voice sits at one level across segments (each is mostly voice), takes uneven or not.
+    segments = [s.integrated_lufs for s in report.segments]
+    assert max(segments) - min(segments) <= 3.0
+    assert report.warnings == ()
+
+
+@pytest.mark.parametrize("channels,target", [(2, -16.0)])
+def test_uneven_takes_master_to_the_target(tmp_path, channels, target):
+    sources, voices, takes = episode(channels)
+    raw = [loudness.integrated_loudness(t, RATE) for t in takes]
+    assert max(raw) - min(raw) > 12  # the takes really are uneven
+    assert max(v.levelled_lufs for v in voices) - min(v.levelled_lufs for v in voices) < 0.2
+    settings = MasterSettings(target_lufs=target, ceiling_dbtp=-1.0)
+    mp3 = tmp_path / "episode.mp3"
+    report = mastering.master_mp3(sources, RATE, channels, mp3, settings)
+    check(report, mp3, target, -1.0, sources)
+    assert report.seconds == pytest.approx(40.0, abs=1e-3)
+    assert len(report.segments) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channels,target,ceiling", [
+    (1, -14.0, -1.0), (2, -14.0, -1.0), (1, -16.0, -1.0), (1, -19.0, -1.5),
+    (2, -19.0, -1.0), (1, -23.0, -2.0), (2, -23.0, -1.0)])
+def test_every_target_mono_and_stereo(tmp_path, channels, target, ceiling):
+    sources, _, _ = episode(channels, seconds=8.0)
+    settings = MasterSettings(target_lufs=target, ceiling_dbtp=ceiling)
+    mp3 = tmp_path / "episode.mp3"
+    report = mastering.master_mp3(sources, RATE, channels, mp3, settings)
+    check(report, mp3, target, ceiling, sources)
+
+
+def test_span_gain_comes_from_the_span_alone():
+    steps = np.full(100, 10 ** ((-20 + 0.691) / 10) * 0.1 * RATE)  # 10 s at -20 LUFS
+    assert mastering.span_gain(steps, RATE, -16.0) == pytest.approx(4.0, abs=1e-6)
+    # Loud music under a -20 LUFS voice: the gain may drop by the allowance, no further.
+    loud = steps * 10 ** (8 / 10)
+    assert mastering.span_gain(loud, RATE, -16.0, voice_lufs=-20.0) == pytest.approx(1.0)
+    assert mastering.span_gain(loud * 0, RATE, -16.0, voice_lufs=-20.0) == pytest.approx(4.0)
+    assert mastering.span_gain(loud * 0, RATE, -16.0) == 0.0
+
+
+def test_a_miss_corrects_every_span_and_an_over_lowers_that_span_only():
+    settings = MasterSettings(target_lufs=-16.0, ceiling_dbtp=-1.0)
+    plans = [SpanMaster(3.0, -2.0, -16.0), SpanMaster(5.0, -2.0, -16.0)]
+    good = measure.Measured(measure.Loudness(-16.1, -1.3, 4.0),
+                            (measure.Loudness(-16.0, -1.3, 3.0),
+                             measure.Loudness(-16.2, -1.5, 3.0)), 20.0, RATE, 2)
+    assert mastering.corrected(plans, good, settings) is None
+    bad = measure.Measured(measure.Loudness(-16.6, -0.7, 4.0),
+                           (measure.Loudness(-16.5, -1.2, 3.0),
+                            measure.Loudness(-16.7, -0.7, 3.0)), 20.0, RATE, 2)
+    first, second = mastering.corrected(plans, bad, settings)
+    assert first.gain_db == pytest.approx(3.6) and second.gain_db == pytest.approx(5.6)
+    assert first.aim_lufs == pytest.approx(-15.4)
+    assert first.ceiling_dbtp == -2.0
+    assert second.ceiling_dbtp == pytest.approx(-2.0 - (-0.7 - -1.1) - 0.2)  # 0.1 dB margin
+
+
+def test_the_limiter_s_loss_is_made_up_before_the_encoder():
+    x = hot_peaks(speech(6.0, 4.0, seed=30))[:, None]
+    meter = loudness.LoudnessMeter(RATE, 1)
+    meter.add(x)
+    source = SpanSource(mastering.array_blocks(x), len(x), meter.steps())
+    plan = SpanMaster(3.0, -1.0, meter.integrated + 3.0)
+    settled = mastering.settle(source, RATE, 1, plan)
+    out = np.concatenate(list(mastering.limited(source.blocks(), 1, RATE, settled)))
+    assert len(out) == len(x)
+    assert settled.gain_db > 3.5
+    assert loudness.integrated_loudness(out, RATE) == pytest.approx(plan.aim_lufs, abs=0.1)
+    assert peak.true_peak_dbtp(out, RATE) <= -1.0

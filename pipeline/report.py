@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import types
 import typing
@@ -104,6 +105,11 @@ def _plain(value):
     return value
 
 
+@functools.cache  # per class, not per value: a report holds thousands of lines
+def _shape(cls) -> tuple[dict, dict]:
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def _typed(hint, value, where: str):
     """`value` (from JSON) as `hint`, checked; ValueError naming the key if it does not fit."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -118,8 +124,7 @@ def _typed(hint, value, where: str):
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected an object")
-        hints = typing.get_type_hints(hint)
-        fields = {f.name: f for f in dataclasses.fields(hint)}
+        hints, fields = _shape(hint)
         unknown = set(value) - set(fields)
         if unknown:
             raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}")

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.publish.artwork import cover_art
-from pipeline.publish.run import publish_scripts
+from pipeline.publish.run import publish
 from pipeline.publish.serve import make_server
-from pipeline.publish.site import Caption, parse_vtt
 
-from conftest import shared
 from publish_fixtures import (CHAPTERS, CUES, NOW, TRICKY_NAME, TRICKY_TITLE, make_catalogue,
                               make_show, mp3)
 
@@ -31,8 +29,8 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("site")
     audio = mp3(root / "sine.mp3").read_bytes()
     (root / "cover.png").write_bytes(cover_art("The Daybook"))
-    scripts = make_catalogue(root, audio)
-    result = publish_scripts(make_show(root, artwork="cover.png"), root, scripts, now=NOW)
+    make_catalogue(root, audio)
+    result = publish(make_show(root, artwork="cover.png"), root, now=NOW)
     return result.feed.parent
 
 
@@ -97,7 +95,8 @@ def test_episode_page_has_player_chapters_transcript_credits_notes_sources(site)
     page = check(site / "great-molasses-flood" / "index.html")
     html = (site / "great-molasses-flood" / "index.html").read_text(encoding="utf-8")
     text = " ".join(" ".join(page.text).split())
-    assert '<audio id="player" controls preload="metadata" src="episode.mp3">' in html
+    assert '<audio id="player" controls preload="metadata" src="great-molasses-flood.mp3">' \
+        in html
     for title, start in CHAPTERS:
         assert f'data-start="{start:g}"' in html and title in text
     for _, _, line in CUES:
@@ -116,27 +115,6 @@ def test_markup_in_data_stays_text_on_pages(site):
     text = "".join(page.text)
     assert TRICKY_TITLE in text and TRICKY_NAME in text
     assert "<script>alert(1)</script>" in text  # shown, not run
-
-
-def test_vtt_cues_and_voices(tmp_path):
-    captions = parse_vtt("WEBVTT\n\nNOTE a comment\n\nintro\n00:01.500 --> 00:00:03.000 "
-                         "align:start\n<v Nora>Hello &amp; <i>welcome</i>\nback\n\n"
-                         "00:00:03.000 --> 00:00:04.000\n<v.loud Ann>Hi\n")
-    assert captions == (Caption(1.5, 3.0, "Hello & welcome back", "Nora"),
-                        Caption(3.0, 4.0, "Hi", "Ann"))
-    reference = parse_vtt(shared("reference/transcripts/podcastindex-example.vtt")
-                          .read_text(encoding="utf-8"))
-    assert reference[0].speaker == "Sarah" and reference[0].start == 0.0
-    assert "Q&A" in reference[2].text
-
-
-def test_vtt_entities_and_times_stay_within_their_cue():
-    """All cues' text is unescaped in one call: a reference must not reach into the next cue."""
-    captions = parse_vtt("WEBVTT\r\n\r\n01:02:03,250 --> 01:02:04.500\r\nFish &amp\r\n\r\n"
-                         "00:01.000 --> 00:02.000\n&no\n\n"
-                         "00:02.000 --> 00:03.000\nt; &lt;b&gt; x&nbsp;y\n")
-    assert captions == (Caption(3723.25, 3724.5, "Fish &"), Caption(1.0, 2.0, "&no"),
-                        Caption(2.0, 3.0, "t; <b> x y"))
 
 
 # ---------------------------------------------------------------- in a real browser

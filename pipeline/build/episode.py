@@ -19,7 +19,7 @@ from pathlib import Path
 from pipeline.audio import decode
 
 from pipeline.build import narrate as narration_stage
-from pipeline.publish.artwork import cover_art, image_size
+from pipeline.publish.artwork import cover_art, read_cover
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import AudioError, PodforgeError
 from pipeline.manifest import Asset
@@ -322,15 +322,9 @@ def _title(script: Script, slug: str) -> str | None:
 
 def _cover(project: Project) -> tuple[bytes | None, str | None]:
     show = project.show
-    if show and show.artwork:
-        path = show.resolve(show.artwork)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise PodforgeError(f"{path}: artwork named in show.yaml cannot be read") from None
-        if image_size(data) is None:
-            raise PodforgeError(f"{path}: artwork must be a PNG or JPEG image")
-        return data, None  # the tag writer tells PNG from JPEG by the bytes
+    cover = read_cover(show)  # the one loader: the feed refuses the same art the tags would
+    if cover is not None:
+        return cover.data, cover.mime
     return cover_art(show.title, 600), "image/png"  # the publish stage draws the same, larger
 
 

@@ -119,8 +119,10 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
               help="Also publish episodes dated in the future.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("feed"), show_default=True, help="Where to write the feed and site.")
+@click.option("--allow-removal", is_flag=True,
+              help="Let episodes of the previous feed disappear from it (on purpose).")
 @SHOW
-def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
+def publish(base_url: str | None, include_scheduled: bool, out_dir: Path, allow_removal: bool,
             show_file: Path | None) -> None:
     """Write feed.xml, show notes, media and the site for every built episode."""
     from pipeline.publish.run import publish as publish_feed
@@ -128,7 +130,8 @@ def publish(base_url: str | None, include_scheduled: bool, out_dir: Path,
     project = open_project(show_file=show_file)
     if project.show is None:
         raise PodforgeError("no show.yaml here or above: publishing needs the show's identity")
-    result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled)
+    result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled,
+                          allow_removal=allow_removal)
     click.echo(result.summary())
 
 

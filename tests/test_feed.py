@@ -21,6 +21,7 @@ from pathlib import Path
 import feedparser
 import podcastparser
 import pytest
+import yaml
 
 import pipeline.publish.pages
 from pipeline.errors import PublishError
@@ -462,7 +463,7 @@ def test_a_show_without_artwork_gets_original_square_art(tmp_path, audio):
     href = channel(result.feed.read_bytes()).find("itunes:image", NS).get("href")
     art = result.feed.parent / href.rsplit("/", 1)[1]
     assert image_size(art.read_bytes()) == ("png", 1400, 1400)
-    assert any("Add `guid:" in note for note in result.notes)
+    assert any("published.yaml now pins" in note for note in result.notes)
 
 
 # ---------------------------------------------------------------- crashes and concurrency
@@ -590,6 +591,151 @@ def test_a_second_publish_cannot_interleave(project, published):
         with pytest.raises(PublishError, match="another publish is running"):
             run(project)
     run(project)  # released: fine again
+
+
+# ---------------------------------------------------------------- GUIDs pinned forever
+
+
+def _guids(feed: bytes) -> tuple[str, list[str]]:
+    ch = channel(feed)
+    return ch.findtext("podcast:guid", namespaces=NS), [i.findtext("guid")
+                                                         for i in ch.findall("item")]
+
+
+def test_guids_survive_a_new_base_url(project, published):
+    root = project[0]
+    _, feed = published
+    before = _guids(feed)
+    moved = run(project, base_url="https://cdn.example.net/other/")
+    assert _guids(moved.feed.read_bytes()) == before  # the derived podcast:guid did not follow
+    assert feed_guid("https://cdn.example.net/other/feed.xml") != before[0]
+    ledger = yaml.safe_load((root / "published.yaml").read_text("utf-8"))
+    assert ledger["podcast_guid"] == before[0]
+    history = ledger["episodes"]["great-molasses-flood"]["enclosures"]
+    assert [h["url"] for h in history] == [
+        BASE_URL + "great-molasses-flood/great-molasses-flood.mp3",
+        "https://cdn.example.net/other/great-molasses-flood/great-molasses-flood.mp3"]
+    assert ledger["episodes"]["great-molasses-flood"]["first_published"] == \
+        "2026-01-15T10:00:00+00:00"
+
+
+def test_guids_survive_a_move_to_another_target(project, published):
+    """Publishing elsewhere (another folder, as a bucket would be) keeps every GUID."""
+    _, feed = published
+    elsewhere = run(project, out_dir="public", base_url="https://bucket.example.com/daybook/")
+    assert elsewhere.feed.parent.name == "public"
+    assert _guids(elsewhere.feed.read_bytes()) == _guids(feed)
+
+
+def _rename(root: Path, old: str, new: str, audio: bytes, **changes) -> None:
+    """Rename an episode folder and build it under its new slug, as the build would."""
+    (root / "episodes" / old).rename(root / "episodes" / new)
+    planned = retitled(old, **changes) if changes else EPISODES[old]
+    write_build(root, new, audio, planned, folder=new)
+
+
+def test_a_renamed_folder_keeps_its_guid(project, published, audio):
+    root = project[0]
+    _, feed = published
+    show_guid, (tricky, molasses) = _guids(feed)
+    _rename(root, "great-molasses-flood", "molasses", audio)  # the same script: its hash
+    result = run(project)
+    assert result.episodes == ("tricky-title", "molasses")
+    assert _guids(result.feed.read_bytes()) == (show_guid, [tricky, molasses])
+    assert any("'molasses' is 'great-molasses-flood' renamed" in n for n in result.notes)
+    ledger = yaml.safe_load((root / "published.yaml").read_text("utf-8"))
+    assert ledger["episodes"]["molasses"]["renamed_from"] == ["great-molasses-flood"]
+    assert "great-molasses-flood" not in ledger["episodes"]
+
+
+def test_a_renamed_and_edited_folder_is_known_by_title_and_date(project, published, audio):
+    root = project[0]
+    _, feed = published
+    _, (tricky, molasses) = _guids(feed)
+    (root / "episodes" / "great-molasses-flood" / "script.txt").write_text("edited\n", "utf-8")
+    _rename(root, "great-molasses-flood", "molasses", audio, summary="Edited.")
+    result = run(project)
+    assert _guids(result.feed.read_bytes())[1] == [tricky, molasses]
+    assert any("the same title and date" in n for n in result.notes)
+
+
+def test_a_front_matter_guid_cannot_change_a_published_one(project, published, audio):
+    root = project[0]
+    write_build(root, "tricky-title", audio, retitled("tricky-title", guid="urn:other"))
+    with pytest.raises(PublishError, match=r"guid: urn:other is not the guid 'tricky-title' was "
+                                           r"first published with"):
+        run(project)
+
+
+def test_a_new_show_guid_in_show_yaml_is_refused_after_publishing(project, published):
+    show = dataclasses.replace(project[1], guid=str(uuid.uuid4()))
+    with pytest.raises(PublishError, match=r"is not the podcast:guid this show was published"):
+        run(project, show=show)
+
+
+# ---------------------------------------------------------------- a feed never shrinks by accident
+
+
+def test_an_episode_folder_removed_stops_the_publish(project, published):
+    root = project[0]
+    _, before = published
+    shutil.rmtree(root / "episodes" / "tricky-title")
+    with pytest.raises(PublishError, match=r"would remove 1 episode\(s\) from the live feed: "
+                       r"tricky-title \(The <b>Bold</b>.*--allow-removal"):
+        run(project)
+    assert (root / "feed" / "feed.xml").read_bytes() == before
+    result = run(project, allow_removal=True)
+    assert result.episodes == ("great-molasses-flood",)
+    assert result.removed == (f"tricky-title ({TRICKY_TITLE})",)
+    assert "removed from the feed: tricky-title" in result.summary()
+
+
+def test_a_missing_build_of_a_published_episode_stops_the_publish(project, published):
+    root = project[0]
+    _, before = published
+    shutil.rmtree(root / "build" / "tricky-title")
+    with pytest.raises(PublishError, match=r"episodes/tricky-title/script\.txt was published as "
+                       r"'tricky-title' .* run podforge build episodes/tricky-title"):
+        run(project)
+    assert (root / "feed" / "feed.xml").read_bytes() == before
+
+
+def test_an_empty_episodes_folder_writes_nothing(project, published):
+    root = project[0]
+    _, before = published
+    ledger = (root / "published.yaml").read_bytes()
+    for folder in (root / "episodes").iterdir():
+        shutil.rmtree(folder)
+    with pytest.raises(PublishError, match=r"would remove 2 episode\(s\)"):
+        run(project)
+    with pytest.raises(PublishError, match=r"nothing to publish, so nothing was written"):
+        run(project, allow_removal=True)
+    assert (root / "feed" / "feed.xml").read_bytes() == before
+    assert (root / "published.yaml").read_bytes() == ledger
+
+
+def test_a_draft_leaves_the_feed_on_purpose(project, published, audio):
+    root = project[0]
+    write_build(root, "tricky-title", audio, retitled("tricky-title", draft=True))
+    result = run(project)
+    assert result.episodes == ("great-molasses-flood",) and result.drafts[-1] == "tricky-title"
+
+
+def test_no_episodes_at_all_writes_nothing_and_says_why(tmp_path, audio, art):
+    make_catalogue(tmp_path, audio, built=())
+    with pytest.raises(PublishError, match=r"nothing to publish.*not built: .*run podforge build"):
+        publish(make_show(tmp_path), tmp_path, now=NOW)
+    assert not (tmp_path / "feed").exists() and not (tmp_path / "published.yaml").exists()
+
+
+def test_the_previous_feed_can_come_from_elsewhere(project, published):
+    """The hook a remote target (an S3 bucket) uses: its live feed, not the local folder's."""
+    _, feed = published
+    live = feed.replace(b"<item>", b"<item><title>Only Live</title><guid>urn:live</guid>"
+                        b"</item><item>", 1)
+    with pytest.raises(PublishError, match="would remove 1 episode.*Only Live"):
+        run(project, previous_feed=lambda: live)
+    assert run(project, previous_feed=lambda: None).episodes == PUBLISHED
 
 
 # ---------------------------------------------------------------- goldens

@@ -18,7 +18,7 @@ from pipeline.build.transcript import chapters_json, srt, vtt
 from pipeline.files import write_bytes, write_text
 from pipeline.model import Chapter, Credit, Metadata, TimedLine
 from pipeline.report import BuildReport, SegmentReport
-from pipeline.show import Owner, Show
+from pipeline.show import Funding, Owner, Show
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 BASE_URL = "https://podcast.example.org/daybook/"
@@ -39,7 +39,8 @@ def make_show(root: Path, **changes) -> Show:
         author="Lantern Hill Audio", owner=Owner("Nora Vance", "nora@example.org"),
         categories=("History", "Society & Culture > Documentary"), explicit=False,
         base_url=BASE_URL, guid=None, locked=True, copyright="© 2026 Lantern Hill Audio",
-        root=root)
+        license="CC-BY-4.0", txt="lantern-hill-verify-2f9c", location="Boston, Massachusetts",
+        funding=Funding("https://example.org/support", "Support the show"), root=root)
     values.update(changes)
     return Show(**values)
 
@@ -62,6 +63,8 @@ EPISODES = {
         Metadata(title="The Great Molasses Flood", date=dt.date(2026, 1, 15), season=1,
                  episode=1, summary="A tank of molasses bursts on Boston's waterfront.",
                  sources=("Stephen Puleo, Dark Tide (2003) — https://example.org/dark-tide",)),
+        credits=(*Planned.credits, Credit("Boston Public Library", ("special thanks",)),
+                 Credit("Ana Ruiz", ("special thanks",))),
         sheet=f"# further reading\n{SHEET_SOURCE}\n"),
     "tricky-title": Planned(
         Metadata(title=TRICKY_TITLE, date=dt.date(2026, 2, 2), season=1, episode=2,

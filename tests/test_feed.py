@@ -208,6 +208,80 @@ def test_items_have_apple_and_podcasting20_tags(published):
     assert item.findtext("description") == EPISODES["great-molasses-flood"].metadata.summary
 
 
+def test_feedparser_reports_the_author_not_the_owner(published):
+    _, feed = published
+    parsed = feedparser.parse(feed)
+    assert parsed.feed.author == "Lantern Hill Audio"  # itunes:author, not itunes:owner's name
+    assert parsed.feed.publisher_detail.email == "nora@example.org"  # the owner is still there
+
+
+def test_special_thanks_are_read_listed_and_not_people(published):
+    from pipeline.model import Paragraph
+    from pipeline.script.credits import read_credits
+
+    credits, notes = read_credits([Paragraph(
+        "Audio editing by Ana Ruiz. Special thanks to the Boston Public Library and Ana Ruiz.",
+        1, 1)], "Nora Vance", "From {network}, this is {show}")
+    assert notes == ()
+    assert [(c.name, c.roles) for c in credits] == [
+        ("Ana Ruiz", ("audio editor", "special thanks")),
+        ("Boston Public Library", ("special thanks",))]
+    _, feed = published
+    item = channel(feed).findall("item")[1]  # the molasses flood credits the same
+    shown = item.findtext("content:encoded", namespaces=NS)
+    assert shown.endswith("</ul>") and \
+        "<li>Special thanks: Boston Public Library, Ana Ruiz</li></ul>" \
+        in shown.split("<p>Sources", 1)[0]
+    assert "Boston Public Library" not in [p.text for p in item.findall("podcast:person", NS)]
+
+
+def test_channel_has_the_shows_podcasting20_details(published):
+    _, feed = published
+    ch = channel(feed)
+    assert ch.findtext("podcast:medium", namespaces=NS) == "podcast"
+    assert ch.findtext("podcast:license", namespaces=NS) == "CC-BY-4.0"
+    assert ch.findtext("podcast:txt", namespaces=NS) == "lantern-hill-verify-2f9c"
+    assert ch.findtext("podcast:location", namespaces=NS) == "Boston, Massachusetts"
+    funding = ch.find("podcast:funding", NS)
+    assert (funding.get("url"), funding.text) == ("https://example.org/support",
+                                                  "Support the show")
+
+
+def test_a_soundbite_from_the_cold_open(published):
+    _, feed = published
+    bite = channel(feed).find("item/podcast:soundbite", NS)
+    # The fixture's cold open is 2.5 s of a 6 s episode: a soundbite is at least 30 s when the
+    # episode has them, so here it is all 6 s from the cold open's start.
+    assert (bite.get("startTime"), bite.get("duration"), bite.text) == \
+        ("0.000", "6.000", TRICKY_TITLE)
+
+
+def test_soundbite_lengths():
+    from pipeline.publish.episodes import Episode
+    from pipeline.publish.feed import soundbite
+    from pipeline.report import BuildReport, SegmentReport
+
+    def episode(cold: float, total: float) -> Episode:
+        segments = (SegmentReport("cold_open", None, None, 0.0, cold, "take"),
+                    SegmentReport("intro", None, None, cold, total, "take"))
+        fields = dict(slug="x", script="s", script_sha256="", metadata=Metadata(), credits=(),
+                      sources=(), audio="x.mp3", audio_bytes=1, duration=total,
+                      integrated_lufs=-16.0, true_peak_dbtp=-1.0, gain_db=0.0, chapters=(),
+                      segments=segments, lines=(), chapters_file="c", transcript_vtt="v",
+                      transcript_srt="s", key="k")
+        return Episode(BuildReport(**fields), Path("."))
+
+    assert soundbite(episode(45.0, 900.0)) == (0.0, 45.0)
+    assert soundbite(episode(300.0, 900.0)) == (0.0, 60.0)
+    assert soundbite(episode(10.0, 900.0)) == (0.0, 30.0)
+
+
+def test_a_show_medium_must_be_one_the_namespace_knows(project):
+    show = dataclasses.replace(project[1], medium="radio")
+    with pytest.raises(PublishError, match=r"show.yaml: medium: 'radio' is not a podcast:medium"):
+        run(project, show=show)
+
+
 class _Text(HTMLParser):
     def __init__(self):
         super().__init__()

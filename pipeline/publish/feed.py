@@ -20,14 +20,15 @@ from pipeline import __version__
 from pipeline.errors import PublishError
 from pipeline.model import Credit
 from pipeline.publish.episodes import Episode
-from pipeline.publish.podcast_ns import (Person, Podcast2EntryExtension, Podcast2Extension,
-                                         Transcript, feed_guid)
+from pipeline.publish.podcast_ns import (MEDIUMS, Person, Podcast2EntryExtension,
+                                         Podcast2Extension, Transcript, feed_guid)
 from pipeline.publish.site import show_notes
 from pipeline.script.taxonomy import ROLES, group_of
 from pipeline.show import Show
 from pipeline.timefmt import hms
 
 AUDIO_TYPE = "audio/mpeg"
+SOUNDBITE = (30.0, 60.0)  # seconds: the shortest and longest soundbite the cold open gives
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 
 
@@ -101,8 +102,35 @@ def categories(show: Show) -> list[dict[str, str]]:
     return out
 
 
+def soundbite(episode: Episode) -> tuple[float, float] | None:
+    """(start, duration) of the cold open's first 30–60 s, from the report's segments.
+
+    (Scripts have no front-matter key to choose another stretch yet: the cold open it is.)
+    """
+    cold = next((s for s in episode.report.segments if s.kind == "cold_open"), None)
+    if cold is None:
+        return None
+    low, high = SOUNDBITE
+    duration = min(max(cold.end - cold.start, low), high, episode.duration - cold.start)
+    return (cold.start, duration) if duration > 0 else None
+
+
+def check_show(show: Show) -> None:
+    """What the feed needs of show.yaml beyond its types; PublishError naming the key."""
+    if show.medium not in MEDIUMS:
+        raise PublishError(f"show.yaml: medium: {show.medium!r} is not a podcast:medium; use "
+                           f"one of {', '.join(MEDIUMS)}")
+    if show.funding is not None and urlsplit(show.funding.url).scheme not in ("http", "https"):
+        raise PublishError(f"show.yaml: funding.url: {show.funding.url!r} is not an http(s) "
+                           f"URL; give the page where listeners can support the show")
+
+
 class _Explicit(BaseExtension):
-    """itunes:explicit as Apple now spells it, true/false (feedgen 1.0 writes yes/no/clean)."""
+    """itunes:explicit as Apple now spells it, true/false (feedgen 1.0 writes yes/no/clean).
+
+    On the channel it also moves itunes:owner before itunes:author: feedparser reports the
+    last author-like element as the feed's author, and the owner is not the author.
+    """
 
     value: bool | None = None
 
@@ -116,6 +144,9 @@ class _Explicit(BaseExtension):
         parent = feed[0] if feed.tag == "rss" else feed
         if self.value is not None:
             SubElement(parent, "{%s}explicit" % ITUNES).text = "true" if self.value else "false"
+        owner, author = (parent.find("{%s}%s" % (ITUNES, tag)) for tag in ("owner", "author"))
+        if owner is not None and author is not None:
+            author.addprevious(owner)  # lxml moves the element
         return feed
 
 
@@ -154,6 +185,15 @@ def feed_xml(show: Show, episodes: Sequence[Episode], urls: Urls, art_url: str,
     fg.podcast2.guid(show_guid)
     fg.podcast2.locked(show.locked, show.owner.email if show.owner else None)
     fg.podcast2.person(Person(show.host, "host", "cast"))
+    fg.podcast2.tag("medium", show.medium)
+    if show.license:
+        fg.podcast2.tag("license", show.license)
+    if show.txt:
+        fg.podcast2.tag("txt", show.txt)
+    if show.funding:
+        fg.podcast2.tag("funding", show.funding.text, url=show.funding.url)
+    if show.location:
+        fg.podcast2.tag("location", show.location)
 
     ordered = newest_first(episodes)
     for e in ordered:
@@ -177,6 +217,8 @@ def feed_xml(show: Show, episodes: Sequence[Episode], urls: Urls, art_url: str,
         fe.apple.explicit(show.explicit if e.metadata.explicit is None else e.metadata.explicit)
         for person in persons(e.credits):
             fe.podcast2.person(person)
+        if (bite := soundbite(e)) is not None:
+            fe.podcast2.soundbite(*bite, e.title)
         fe.podcast2.chapters(urls.file(e.slug, e.chapters_file.name))
         for path, kind in ((e.transcript_vtt, "text/vtt"),
                            (e.transcript_srt, "application/x-subrip")):

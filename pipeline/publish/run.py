@@ -22,7 +22,7 @@ from pipeline.errors import PublishError
 from pipeline.publish import output, pages
 from pipeline.publish.artwork import cover_art, drawn_cover_name, read_cover
 from pipeline.publish.episodes import Catalogue, Episode, find_episodes
-from pipeline.publish.feed import (Urls, feed_xml, new_item_guid, newest_first, public_urls,
+from pipeline.publish.feed import (Urls, check_show, feed_xml, new_item_guid, newest_first, public_urls,
                                    show_guid_of)
 from pipeline.publish.ledger import (Ledger, read_ledger, recognise_renames, record,
                                      write_ledger)
@@ -76,6 +76,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
     now = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
     urls = public_urls(base_url or show.base_url,
                        flag="--base-url" if base_url else "show.yaml: base_url:")
+    check_show(show)
     found = find_episodes(root, now, include_scheduled)
     notes = [*found.notes, *_left_out(found)]
     ledger, renamed = recognise_renames(read_ledger(root),

@@ -18,6 +18,7 @@ from typing import Iterable, Sequence
 
 from pipeline.model import Credit, TimedLine
 from pipeline.publish.episodes import Episode
+from pipeline.script.credits import THANKS
 from pipeline.show import Show
 from pipeline.timefmt import stamp
 
@@ -40,6 +41,9 @@ def credits_by_role(credits: Iterable[Credit]) -> tuple[tuple[str, tuple[str, ..
             people = roles.setdefault(role, [])
             if name not in people:
                 people.append(name)
+    thanks = roles.pop(THANKS, None)  # thanked last, after everyone credited with a role
+    if thanks:
+        roles[THANKS] = thanks
     return tuple((role, tuple(people)) for role, people in roles.items())
 
 

@@ -145,3 +145,25 @@ def drawn_cover_name(title: str) -> str:
     """The file name of the cover cover_art() draws for a show without one."""
     digest = hashlib.sha256(f"{ART_DESIGN}:{title}".encode()).hexdigest()[:12]
     return f"cover-{digest}.png"
+
+
+THUMBNAIL = 300  # px: the index shows the cover at 144 CSS px, 288 on a 2× screen
+
+
+def thumbnail_name(art_name: str) -> str:
+    """The small cover's file name beside the full one (it changes when the art does)."""
+    return f"{Path(art_name).stem}-{THUMBNAIL}.png"
+
+
+def thumbnail(data: bytes, ffmpeg: str, size: int = THUMBNAIL) -> bytes:
+    """A `size` px PNG of a PNG or JPEG cover, scaled by ffmpeg (no imaging library here)."""
+    import subprocess
+
+    done = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "image2pipe",
+                           "-i", "-", "-vf", f"scale={size}:{size}:flags=lanczos",
+                           "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"],
+                          input=data, capture_output=True, check=False)
+    if done.returncode != 0 or image_size(done.stdout) is None:
+        raise PublishError(f"cannot make the {size} px thumbnail of the cover art: "
+                           f"{done.stderr.decode(errors='replace').strip() or 'ffmpeg failed'}")
+    return done.stdout

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import PublishError
 from pipeline.publish import output, pages
-from pipeline.publish.artwork import cover_art, drawn_cover_name, read_cover
+from pipeline.publish.artwork import (THUMBNAIL, cover_art, drawn_cover_name, read_cover,
+                                      thumbnail, thumbnail_name)
 from pipeline.publish.episodes import Catalogue, Episode, find_episodes
 from pipeline.publish.feed import (Urls, check_show, feed_xml, new_item_guid, newest_first, public_urls,
                                    show_guid_of)
@@ -101,7 +103,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
         written += write_ledger(root, record(ledger, show_guid, (
             (e, guids[e.slug], urls.file(e.slug, e.audio.name)) for e in ordered), now.date()))
         written += output.write(out / "feed.xml", feed, durable=True)
-        output.prune(out, {e.slug for e in ordered}, {art_name})
+        output.prune(out, {e.slug for e in ordered}, {art_name, thumbnail_name(art_name)})
     return PublishResult(out / "feed.xml", urls.feed, tuple(e.slug for e in ordered),
                          tuple(e.slug for e in found.scheduled),
                          tuple(e.slug for e in found.drafts), written, tuple(notes), removed)
@@ -198,14 +200,21 @@ def _write_site(show: Show, out: Path, ordered: list[Episode], feed_url: str, ar
         if not pages.page_current(path, key):
             todo.append((path, e, key))
     art_bytes = cover.data if cover else None
+    thumb_name = thumbnail_name(art_name)
+    thumb = None
+    if not (out / thumb_name).is_file():
+        thumb = thumbnail(cover.data, find_ffmpeg()) if cover else None
     with pages.workers(len(todo)) as pool:  # the pages and art are drawn meanwhile
         art = pages.start(pool, cover_art, show.title) \
             if art_bytes is None and not (out / art_name).is_file() else None
+        small = pages.start(pool, cover_art, show.title, THUMBNAIL) \
+            if cover is None and not (out / thumb_name).is_file() else None
         drawn = [pages.start(pool, pages.draw_pages, show, todo[i:i + pages.PAGES_PER_JOB])
                  for i in range(0, len(todo), pages.PAGES_PER_JOB)]
-        index = index_page(show, ordered, feed_url, art_name).encode()
+        index = index_page(show, ordered, feed_url, thumb_name).encode()
         written = sum(job.get() for job in drawn)
         art_bytes = art.get() if art else art_bytes
+        thumb = small.get() if small else thumb
     # Drawing a page made its folder: one listing finds those missing, not a mkdir apiece.
     folders = {entry.name for entry in os.scandir(out) if entry.is_dir()}
     for e in ordered:
@@ -214,6 +223,7 @@ def _write_site(show: Show, out: Path, ordered: list[Episode], feed_url: str, ar
             folder.mkdir(exist_ok=True)
         written += sum(output.sync(src, folder / src.name) for src in e.media)
     written += output.write(out / art_name, art_bytes) if art_bytes is not None else 0
+    written += output.write(out / thumb_name, thumb) if thumb is not None else 0
     return written + output.write(out / "index.html", index)
 
 

@@ -16,7 +16,7 @@ from importlib.resources import files
 from string import Template
 from typing import Iterable, Sequence
 
-from pipeline.model import Credit, TimedLine
+from pipeline.model import Chapter, Credit, TimedLine
 from pipeline.publish.episodes import Episode
 from pipeline.script.credits import THANKS
 from pipeline.show import Show
@@ -129,11 +129,12 @@ def _fill(name: str, **values: str) -> str:
 
 
 def _page(show: Show, title: str, feed_href: str, body: str, script: str = "",
-          key: str = "") -> str:
+          key: str = "", description: str | None = None) -> str:
+    about = " ".join((description or show.description).split())
     return _fill("base.html",
                  stamp=f"\n<!-- podforge inputs {escape(key)} -->" if key else "",
                  lang=escape(show.language), title=escape(title), show=escape(show.title),
-                 feed=escape(feed_href), body=body, script=script)
+                 description=escape(about), feed=escape(feed_href), body=body, script=script)
 
 
 def design() -> bytes:
@@ -176,33 +177,48 @@ def index_page(show: Show, episodes: Sequence[Episode], feed_url: str,
     return _page(show, show.title, "feed.xml", body)
 
 
-def _seek(start: float, end: float) -> str:
-    return (f'<button type="button" class="seek" data-start="{start:g}" data-end="{end:g}">'
-            f"{stamp(start)}</button>")
+def _seek(start: float, end: float, title: str) -> str:
+    return (f'<button type="button" class="seek" data-start="{start:g}" data-end="{end:g}" '
+            f'aria-label="Play from {stamp(start)}: {escape(title)}">{stamp(start)}</button>')
 
 
-def _transcript(lines: Sequence[TimedLine]) -> str:
-    """A line for each cue, its time a button that seeks the player; speakers where they change.
+def _transcript(lines: Sequence[TimedLine], chapters: Sequence[Chapter]) -> str:
+    """The transcript as paragraphs (one per chapter, and where the speaker changes), each
+    sentence a span the player highlights as it is spoken and a click seeks to.
 
-    The hot loop of a publish (hundreds of thousands of cues in a catalogue), so the cues'
+    The hot loop of a publish (hundreds of thousands of lines in a catalogue), so the lines'
     text is escaped in one call and each time is formatted once.
     """
     texts = escape("\n".join([line.text for line in lines])).split("\n")
     if len(texts) != len(lines):  # a line's own text has a line break
         texts = [escape(line.text) for line in lines]
-    out, speaker, marks = [], None, {}  # marks: time → its data-start/-end text
+    breaks = sorted({c.start for c in chapters[1:]})
+    paragraphs: list[str] = []
+    spans: list[str] = []
+    speaker, marks, at = None, {}, 0  # marks: time → its data-start/-end text
     for line, text in zip(lines, texts):
         start, end, who = line.start, line.end, line.speaker
+        turn = at < len(breaks) and start >= breaks[at] - 1e-6
+        while at < len(breaks) and start >= breaks[at] - 1e-6:
+            at += 1
+        if spans and (turn or (who and who != speaker)):
+            paragraphs.append("<p>" + " ".join(spans) + "</p>")
+            spans = []
         if (a := marks.get(start)) is None:
             a = marks[start] = f"{start:g}"
         if (z := marks.get(end)) is None:
             z = marks[end] = f"{end:g}"
-        if who and who != speaker:
-            text = f'<span class="who">{escape(who)}</span>{text}'
-            speaker = who
-        out.append(f'<p><button type="button" class="seek" data-start="{a}" data-end="{z}">'
-                   f"{stamp(start)}</button> {text}</p>")
-    return "\n".join(out)
+        lead = ""
+        if not spans:
+            lead = f'<span class="at">{stamp(start)}</span> '
+            if who:
+                lead += f'<span class="who">{escape(who)}</span>'
+        speaker = who or speaker
+        spans.append(f'{lead}<span class="line" data-start="{a}" data-end="{z}" tabindex="0">'
+                     f"{text}</span>")
+    if spans:
+        paragraphs.append("<p>" + " ".join(spans) + "</p>")
+    return "\n".join(paragraphs)
 
 
 def episode_page(show: Show, episode: Episode, key: str = "") -> str:
@@ -212,9 +228,9 @@ def episode_page(show: Show, episode: Episode, key: str = "") -> str:
     can tell a page is current without drawing it again.
     """
     ends = [c.start for c in episode.chapters[1:]] + [episode.duration]
-    chapters = "".join(f"<li>{_seek(c.start, end)} {escape(c.title)}</li>"
+    chapters = "".join(f"<li>{_seek(c.start, end, c.title)} {escape(c.title)}</li>"
                        for c, end in zip(episode.chapters, ends))
-    lines = _transcript(episode.lines) if episode.lines else ""
+    lines = _transcript(episode.lines, episode.chapters) if episode.lines else ""
     credits = "".join(f"<dt>{escape(role_label(role))}</dt><dd>{escape(', '.join(people))}</dd>"
                       for role, people in credits_by_role(episode.credits))
     sources = "".join(f"<li>{linkify(s)}</li>" for s in episode.sources)
@@ -237,7 +253,8 @@ def episode_page(show: Show, episode: Episode, key: str = "") -> str:
         files="\n".join(f'<li><a href="{escape(name)}">{escape(label)}</a></li>'
                         for name, label in files_))
     script = f"<script>\n{_text('player.js')}</script>"
-    return _page(show, f"{episode.title} · {show.title}", "../feed.xml", body, script, key)
+    return _page(show, f"{episode.title} · {show.title}", "../feed.xml", body, script, key,
+                 episode.metadata.summary)
 
 
 def _section(heading: str, html: str, anchor: str) -> str:

@@ -131,9 +131,12 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
               help="With --to: how long an unreferenced object is kept.")
 @click.option("--verify", is_flag=True,
               help="With --to: list the bucket instead of trusting its state object.")
+@click.option("--allow-removal", is_flag=True,
+              help="Let episodes of the previous feed disappear from it (on purpose).")
 @SHOW
 def publish(base_url: str | None, include_scheduled: bool, out_dir: Path, to: str | None,
-            prune: bool, grace_days: float, verify: bool, show_file: Path | None) -> None:
+            prune: bool, grace_days: float, verify: bool, allow_removal: bool,
+            show_file: Path | None) -> None:
     """Write feed.xml, show notes, media and the site for every built episode."""
     from pipeline.publish.run import publish as publish_feed
 
@@ -145,7 +148,14 @@ def publish(base_url: str | None, include_scheduled: bool, out_dir: Path, to: st
     project = open_project(show_file=show_file)
     if project.show is None:
         raise PodforgeError("no show.yaml here or above: publishing needs the show's identity")
-    result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled)
+    previous = None
+    if target is not None:
+        from pipeline.publish.s3 import previous_feed
+
+        def previous() -> bytes | None:  # the live feed is the bucket's: guard against it
+            return previous_feed(target)
+    result = publish_feed(project.show, project.root, out_dir, base_url, include_scheduled,
+                          allow_removal=allow_removal, previous_feed=previous)
     click.echo(result.summary())
     if target is not None:
         from pipeline.progress import Progress

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import types
 import typing
@@ -57,7 +58,8 @@ class BuildReport:
     transcript_vtt: str
     transcript_srt: str
     key: str  # the final cache key: equal keys, equal outputs
-    inputs: str = ""  # the key of every input (pipeline.build.inputs): equal, up to date
+    inputs: str = ""
+    audio_sha256: str = ""  # names the published file: a URL never serves other bytes  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
     schema: int = SCHEMA
 
@@ -105,6 +107,11 @@ def _plain(value):
     return value
 
 
+@functools.cache  # per class, not per value: a report holds thousands of lines
+def _shape(cls) -> tuple[dict, dict]:
+    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
+
+
 def _typed(hint, value, where: str):
     """`value` (from JSON) as `hint`, checked; ValueError naming the key if it does not fit."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -119,8 +126,7 @@ def _typed(hint, value, where: str):
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected an object")
-        hints = typing.get_type_hints(hint)
-        fields = {f.name: f for f in dataclasses.fields(hint)}
+        hints, fields = _shape(hint)
         unknown = set(value) - set(fields)
         if unknown:
             raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}")

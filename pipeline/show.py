@@ -29,6 +29,14 @@ class Owner:
 
 
 @dataclass(frozen=True)
+class Funding:
+    """Where listeners can support the show (podcast:funding)."""
+
+    url: str
+    text: str
+
+
+@dataclass(frozen=True)
 class SegmentRule:
     kind: str
     required: bool = True
@@ -126,6 +134,11 @@ class Show:
     guid: str | None = None
     locked: bool = True
     copyright: str | None = None
+    txt: str | None = None  # podcast:txt, e.g. a platform's ownership-verification text
+    license: str | None = None  # podcast:license: an SPDX identifier, e.g. CC-BY-4.0
+    medium: str = "podcast"  # podcast:medium
+    funding: Funding | None = None  # podcast:funding
+    location: str | None = None  # podcast:location: where the show is about, by name
     format: EpisodeFormat = EpisodeFormat()
     sound: SoundDesign = SoundDesign()
     root: Path | None = field(default=None, compare=False)  # the folder show.yaml is in

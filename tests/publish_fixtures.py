@@ -1,20 +1,24 @@
-"""A small built catalogue for the publish, site and serve tests: a show, four scripts and
+"""A small built catalogue for the publish, site and serve tests: a show, four episodes and
 what `podforge build` leaves for each (a real 6 s MP3, chapters.json, VTT, SRT, report.json).
 
-Scripts are constructed as values, so these tests do not depend on the parser's reading of
-prose; one test in test_feed.py goes through the parser as well.
+Each build's report carries the episode's metadata, credits and sources; the script beside it
+is a stand-in whose hash the report records. Publish never parses it, so a test can prove that
+what the feed and site say comes from the report: the script's text says nothing of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import hashlib
 import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pipeline.model import Chapter, Credit, Identity, Metadata, Script, TimedLine
-from pipeline.report import BuildReport
-from pipeline.show import Owner, Show
+from pipeline.build.transcript import chapters_json, srt, vtt
+from pipeline.files import write_bytes, write_text
+from pipeline.model import Chapter, Credit, Metadata, TimedLine
+from pipeline.report import BuildReport, SegmentReport
+from pipeline.show import Funding, Owner, Show
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 BASE_URL = "https://podcast.example.org/daybook/"
@@ -22,6 +26,10 @@ DURATION = 6.0
 CHAPTERS = (("Cold Open", 0.0), ("Act One: A Tank Built in a Hurry", 2.5), ("Credits", 4.5))
 TRICKY_TITLE = 'The <b>Bold</b> ]]> & "Quoted" Tale'
 TRICKY_NAME = "Renée <i>O'Brien</i> ]]>"
+CUES = ((0.0, 2.5, "It is a little after half past twelve in Boston."),
+        (2.5, 4.5, "To understand the tank, follow the money & the war."),
+        (4.5, 6.0, "From Lantern Hill Audio, this is The Daybook."))
+SHEET_SOURCE = "Deborah Kops, The Great Molasses Flood (2012)"  # from sources.txt
 
 
 def make_show(root: Path, **changes) -> Show:
@@ -31,31 +39,40 @@ def make_show(root: Path, **changes) -> Show:
         author="Lantern Hill Audio", owner=Owner("Nora Vance", "nora@example.org"),
         categories=("History", "Society & Culture > Documentary"), explicit=False,
         base_url=BASE_URL, guid=None, locked=True, copyright="© 2026 Lantern Hill Audio",
-        root=root)
+        license="CC-BY-4.0", txt="lantern-hill-verify-2f9c", location="Boston, Massachusetts",
+        funding=Funding("https://example.org/support", "Support the show"), root=root)
     values.update(changes)
     return Show(**values)
 
 
-def script(title: str, day: dt.date, **meta) -> Script:
-    credits = meta.pop("credits", (
+@dataclass(frozen=True)
+class Planned:
+    """What one episode's build knows of it: the report's metadata, credits and sources."""
+
+    metadata: Metadata
+    credits: tuple[Credit, ...] = (
         Credit("Nora Vance", ("host", "writer")),
         Credit("Ana Ruiz", ("audio editor", "sound designer"), "Lantern Hill Audio"),
         Credit("Zoë Ørsted-Łukasz", ("composer",)),
-    ))
-    return Script(Metadata(title=title, date=day, **meta), (), credits, Identity())
+    )
+    sheet: str | None = None  # sources.txt beside the script
 
 
 EPISODES = {
-    "great-molasses-flood": script(
-        "The Great Molasses Flood", dt.date(2026, 1, 15), season=1, episode=1,
-        summary="A tank of molasses bursts on Boston's waterfront.",
-        sources=("Stephen Puleo, Dark Tide (2003) — https://example.org/dark-tide",)),
-    "tricky-title": script(
-        TRICKY_TITLE, dt.date(2026, 2, 2), season=1, episode=2,
-        summary="Escaping <script>alert(1)</script> & ]]> survives.",
+    "great-molasses-flood": Planned(
+        Metadata(title="The Great Molasses Flood", date=dt.date(2026, 1, 15), season=1,
+                 episode=1, summary="A tank of molasses bursts on Boston's waterfront.",
+                 sources=("Stephen Puleo, Dark Tide (2003) — https://example.org/dark-tide",)),
+        credits=(*Planned.credits, Credit("Boston Public Library", ("special thanks",)),
+                 Credit("Ana Ruiz", ("special thanks",))),
+        sheet=f"# further reading\n{SHEET_SOURCE}\n"),
+    "tricky-title": Planned(
+        Metadata(title=TRICKY_TITLE, date=dt.date(2026, 2, 2), season=1, episode=2,
+                 summary="Escaping <script>alert(1)</script> & ]]> survives."),
         credits=(Credit("Nora Vance", ("host",)), Credit(TRICKY_NAME, ("researcher",)))),
-    "future-episode": script("Still to Come", dt.date(2026, 6, 1), season=1, episode=3),
-    "a-draft": script("Not Ready", dt.date(2026, 1, 20), draft=True),
+    "future-episode": Planned(Metadata(title="Still to Come", date=dt.date(2026, 6, 1),
+                                       season=1, episode=3)),
+    "a-draft": Planned(Metadata(title="Not Ready", date=dt.date(2026, 1, 20), draft=True)),
 }
 
 
@@ -70,58 +87,64 @@ def mp3(path: Path, seconds: float = DURATION) -> Path:
     return path
 
 
-def _clock(seconds: float, comma: bool = False) -> str:
-    ms = round(seconds * 1000)
-    text = f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-    return text.replace(".", ",") if comma else text
+def write_script(root: Path, folder: str, planned: Planned, text: str | None = None) -> Path:
+    """episodes/<folder>/script.txt (a stand-in: publish only hashes it) and sources.txt."""
+    path = root / "episodes" / folder / "script.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text or f"(a stand-in script; the build report says what it holds: "
+                            f"{folder})\n", encoding="utf-8")
+    if planned.sheet is not None:
+        (path.parent / "sources.txt").write_text(planned.sheet, encoding="utf-8")
+    return path
 
 
-CUES = ((0.0, 2.5, "It is a little after half past twelve in Boston."),
-        (2.5, 4.5, "To understand the tank, follow the money & the war."),
-        (4.5, 6.0, "From Lantern Hill Audio, this is The Daybook."))
-
-
-def write_build(root: Path, slug: str, audio: bytes, title: str = "") -> Path:
-    """build/<slug>/ as `podforge build` leaves it."""
+def write_build(root: Path, slug: str, audio: bytes, planned: Planned | None = None,
+                folder: str | None = None, lines=None) -> BuildReport:
+    """build/<slug>/ as `podforge build` leaves it, for episodes/<folder>/script.txt."""
+    planned = planned or EPISODES.get(slug) or Planned(Metadata(title=slug))
+    folder = folder or slug
+    script = root / "episodes" / folder / "script.txt"
+    if not script.is_file():
+        write_script(root, folder, planned)
+    sheet = script.parent / "sources.txt"
+    extra = [s.strip() for s in (sheet.read_text("utf-8").splitlines() if sheet.is_file() else ())
+             if s.strip() and not s.startswith("#")]
     build = root / "build" / slug
     build.mkdir(parents=True, exist_ok=True)
-    (build / "episode.mp3").write_bytes(audio)
-    (build / "chapters.json").write_text(json.dumps({"version": "1.2.0", "chapters": [
-        {"startTime": start, "title": name} for name, start in CHAPTERS]}), encoding="utf-8")
-    (build / "transcript.vtt").write_text("WEBVTT\n\n" + "".join(
-        f"{_clock(a)} --> {_clock(b)}\n<v Nora Vance>{text.replace('&', '&amp;')}\n\n"
-        for a, b, text in CUES), encoding="utf-8")
-    (build / "transcript.srt").write_text("".join(
-        f"{i}\n{_clock(a, True)} --> {_clock(b, True)}\n{text}\n\n"
-        for i, (a, b, text) in enumerate(CUES, 1)), encoding="utf-8")
+    write_bytes(build / f"{slug}.mp3", audio)  # as the build does: a new file, renamed in
     ends = [start for _, start in CHAPTERS[1:]] + [DURATION]
+    chapters = tuple(Chapter(name, start, end) for (name, start), end in zip(CHAPTERS, ends))
+    lines = tuple(lines if lines is not None else
+                  (TimedLine(a, b, text, "Nora Vance") for a, b, text in CUES))
+    write_text(build / "chapters.json", chapters_json(chapters, planned.metadata.title))
+    write_text(build / "transcript.vtt", vtt(lines))
+    write_text(build / "transcript.srt", srt(lines))
     report = BuildReport(
-        slug=slug, script=f"episodes/{slug}/script.txt", script_sha256="0" * 64,
-        metadata=Metadata(title=title or slug), credits=(), sources=(), audio="episode.mp3",
-        audio_bytes=len(audio), duration=DURATION, integrated_lufs=-16.0, true_peak_dbtp=-1.2,
-        gain_db=0.0, chapters=tuple(Chapter(name, start, end)
-                                    for (name, start), end in zip(CHAPTERS, ends)),
-        segments=(), lines=tuple(TimedLine(a, b, text, "Nora Vance") for a, b, text in CUES),
-        chapters_file="chapters.json", transcript_vtt="transcript.vtt",
-        transcript_srt="transcript.srt", key="test")
-    (build / "report.json").write_text(report.to_json(), encoding="utf-8")
-    return build
+        slug=slug, script=f"episodes/{folder}/script.txt",
+        script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
+        metadata=planned.metadata, credits=planned.credits,
+        sources=tuple(dict.fromkeys((*planned.metadata.sources, *extra))),
+        audio=f"{slug}.mp3", audio_bytes=len(audio), audio_sha256=hashlib.sha256(audio).hexdigest(),
+        duration=DURATION, integrated_lufs=-16.0,
+        true_peak_dbtp=-1.2, gain_db=0.0, chapters=chapters,
+        segments=(SegmentReport("cold_open", None, None, 0.0, 2.5, "draft"),
+                  SegmentReport("act", 1, "A Tank Built in a Hurry", 2.5, 4.5, "draft"),
+                  SegmentReport("credits", None, None, 4.5, DURATION, "draft")),
+        lines=lines, chapters_file="chapters.json", transcript_vtt="transcript.vtt",
+        transcript_srt="transcript.srt", key=f"test-{slug}")
+    write_text(build / "report.json", report.to_json())
+    return report
 
 
-def make_catalogue(root: Path, audio: bytes, built: tuple[str, ...] | None = None) \
-        -> list[tuple[Path, Script]]:
-    """episodes/<slug>/ folders and builds for EPISODES; (script path, Script) pairs."""
-    pairs = []
-    for slug, value in EPISODES.items():
-        folder = root / "episodes" / slug
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "script.txt").write_text(f"(constructed in the test: {slug})\n",
-                                           encoding="utf-8")
-        if slug == "great-molasses-flood":
-            (folder / "sources.txt").write_text(
-                "# further reading\nDeborah Kops, The Great Molasses Flood (2012)\n",
-                encoding="utf-8")
+def make_catalogue(root: Path, audio: bytes, built: tuple[str, ...] | None = None) -> None:
+    """episodes/<slug>/ folders for EPISODES, and builds of those in `built` (default: all)."""
+    for slug, planned in EPISODES.items():
+        write_script(root, slug, planned)
         if built is None or slug in built:
-            write_build(root, slug, audio)
-        pairs.append((folder / "script.txt", value))
-    return pairs
+            write_build(root, slug, audio, planned)
+
+
+def retitled(slug: str, **changes) -> Planned:
+    """EPISODES[slug] with its metadata changed: what a rebuild of an edited script reports."""
+    planned = EPISODES[slug]
+    return replace(planned, metadata=replace(planned.metadata, **changes))

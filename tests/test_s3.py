@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.errors import PublishError
 from pipeline.progress import Progress
-from pipeline.publish.run import publish_scripts
+from pipeline.publish.run import publish
 from pipeline.publish.s3 import (IMMUTABLE, SHORT, Target, content_type, media_key, parse_target,
                          previous_feed, sync)
 
@@ -161,15 +161,19 @@ def test_verify_restores_what_was_deleted_behind_its_back(tmp_path, bucket):
 
 
 def test_a_real_publish_folder_syncs(tmp_path, bucket):
-    """What `podforge publish` writes today, MP3s under their built names: short max-age."""
+    """What `podforge publish` writes: MP3s named by their bytes, so cached for a year."""
     name, s3 = bucket
     audio = mp3(tmp_path / "sine.mp3", seconds=1.0).read_bytes()
     show = make_show(tmp_path)
-    publish_scripts(show, tmp_path, make_catalogue(tmp_path, audio), now=NOW)
+    make_catalogue(tmp_path, audio)
+    publish(show, tmp_path, now=NOW)
     result = sync(tmp_path / "feed", f"s3://{name}/daybook", s3=s3, now=T0)
-    assert "daybook/great-molasses-flood/episode.mp3" in result.uploaded
-    head = s3.head_object(Bucket=name, Key="daybook/great-molasses-flood/episode.mp3")
-    assert head["ContentType"] == "audio/mpeg" and head["CacheControl"] == SHORT
+    key = "daybook/" + media_key("great-molasses-flood", "great-molasses-flood.mp3", audio)
+    assert key in result.uploaded
+    head = s3.head_object(Bucket=name, Key=key)
+    assert head["ContentType"] == "audio/mpeg" and head["CacheControl"] == IMMUTABLE
+    feed = s3.get_object(Bucket=name, Key="daybook/feed.xml")["Body"].read().decode()
+    assert key.removeprefix("daybook/") in feed  # the enclosure names the immutable key
     cover = [k for k in result.uploaded if k.startswith("daybook/cover-")]
     assert cover and s3.head_object(Bucket=name, Key=cover[0])["ContentType"] == "image/png"
     assert previous_feed(f"s3://{name}/daybook", s3) == \
@@ -320,14 +324,7 @@ def test_podforge_publish_to_s3(tmp_path, bucket, s3_server, monkeypatch):
     name, s3 = bucket
     (tmp_path / "show.yaml").write_text((ROOT / "show.yaml").read_text(encoding="utf-8"))
     audio = mp3(tmp_path / "sine.mp3", seconds=1.0).read_bytes()
-    for slug in ("great-molasses-flood", "tunguska-event"):
-        (tmp_path / "episodes" / slug).mkdir(parents=True)
-        (tmp_path / "episodes" / slug / "script.txt").write_bytes(
-            (ROOT / "episodes" / slug / "script.txt").read_bytes())
-    from publish_fixtures import write_build
-
-    for slug in ("great-molasses-flood", "tunguska-event"):
-        write_build(tmp_path, slug, audio)
+    make_catalogue(tmp_path, audio)
     for key, value in s3_server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)

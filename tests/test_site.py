@@ -4,6 +4,7 @@ Chromium served by our own preview server, that they load cleanly and their chap
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -13,11 +14,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.publish.artwork import cover_art
-from pipeline.publish.run import publish_scripts
+from pipeline.publish.run import publish
 from pipeline.publish.serve import make_server
-from pipeline.publish.site import Caption, parse_vtt
 
-from conftest import shared
 from publish_fixtures import (CHAPTERS, CUES, NOW, TRICKY_NAME, TRICKY_TITLE, make_catalogue,
                               make_show, mp3)
 
@@ -31,8 +30,8 @@ def site(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("site")
     audio = mp3(root / "sine.mp3").read_bytes()
     (root / "cover.png").write_bytes(cover_art("The Daybook"))
-    scripts = make_catalogue(root, audio)
-    result = publish_scripts(make_show(root, artwork="cover.png"), root, scripts, now=NOW)
+    make_catalogue(root, audio)
+    result = publish(make_show(root, artwork="cover.png"), root, now=NOW)
     return result.feed.parent
 
 
@@ -90,14 +89,23 @@ def test_index_lists_episodes_newest_first_with_the_feed(site):
     assert "future-episode" not in html and "a-draft" not in html
     assert 'href="feed.xml"' in html and "https://podcast.example.org/daybook/feed.xml" in html
     assert TRICKY_TITLE in "".join(page.text)  # escaped in the markup, intact as text
-    assert '<img src="cover-' in html
+    assert '<img src="cover-' in html and '-300.png" alt="" width="144"' in html
+    thumb = site / re.search(r'<img src="(cover-[^"]+)"', html)[1]
+    from pipeline.publish.artwork import image_size
+    assert image_size(thumb.read_bytes()) == ("png", 300, 300)  # not the 1400 px cover
+    assert '<meta name="description" content="One date, one true story, every weekday.">' \
+        in html
+    assert '<a class="skip" href="#content">Skip to content</a>' in html
 
 
 def test_episode_page_has_player_chapters_transcript_credits_notes_sources(site):
     page = check(site / "great-molasses-flood" / "index.html")
     html = (site / "great-molasses-flood" / "index.html").read_text(encoding="utf-8")
     text = " ".join(" ".join(page.text).split())
-    assert '<audio id="player" controls preload="metadata" src="episode.mp3">' in html
+    [name] = [p.name for p in (site / "great-molasses-flood").glob("*.mp3")]
+    assert re.fullmatch(r"great-molasses-flood-[0-9a-f]{12}\.mp3", name)
+    assert f'<audio id="player" controls preload="metadata" src="{name}" ' \
+        'aria-label="Play the episode: The Great Molasses Flood">' in html
     for title, start in CHAPTERS:
         assert f'data-start="{start:g}"' in html and title in text
     for _, _, line in CUES:
@@ -109,6 +117,13 @@ def test_episode_page_has_player_chapters_transcript_credits_notes_sources(site)
     assert '<a href="https://example.org/dark-tide">' in html
     assert 'href="../feed.xml"' in html and 'href="transcript.vtt"' in html
     assert "<script>" in html and "currentTime" in html
+    assert '<meta name="description" content="A tank of molasses bursts on Boston\'s ' \
+        'waterfront.">' in html
+    assert 'aria-label="Play from 0:02: Act One: A Tank Built in a Hurry"' in html
+    paragraphs = re.findall(r"<p>(.*?)</p>", html.split('class="transcript"')[1].split(
+        "</div>")[0])
+    assert len(paragraphs) == len(CHAPTERS)  # one per chapter
+    assert [len(re.findall(r'class="line"', p)) for p in paragraphs] == [1, 1, 1]
 
 
 def test_markup_in_data_stays_text_on_pages(site):
@@ -116,27 +131,6 @@ def test_markup_in_data_stays_text_on_pages(site):
     text = "".join(page.text)
     assert TRICKY_TITLE in text and TRICKY_NAME in text
     assert "<script>alert(1)</script>" in text  # shown, not run
-
-
-def test_vtt_cues_and_voices(tmp_path):
-    captions = parse_vtt("WEBVTT\n\nNOTE a comment\n\nintro\n00:01.500 --> 00:00:03.000 "
-                         "align:start\n<v Nora>Hello &amp; <i>welcome</i>\nback\n\n"
-                         "00:00:03.000 --> 00:00:04.000\n<v.loud Ann>Hi\n")
-    assert captions == (Caption(1.5, 3.0, "Hello & welcome back", "Nora"),
-                        Caption(3.0, 4.0, "Hi", "Ann"))
-    reference = parse_vtt(shared("reference/transcripts/podcastindex-example.vtt")
-                          .read_text(encoding="utf-8"))
-    assert reference[0].speaker == "Sarah" and reference[0].start == 0.0
-    assert "Q&A" in reference[2].text
-
-
-def test_vtt_entities_and_times_stay_within_their_cue():
-    """All cues' text is unescaped in one call: a reference must not reach into the next cue."""
-    captions = parse_vtt("WEBVTT\r\n\r\n01:02:03,250 --> 01:02:04.500\r\nFish &amp\r\n\r\n"
-                         "00:01.000 --> 00:02.000\n&no\n\n"
-                         "00:02.000 --> 00:03.000\nt; &lt;b&gt; x&nbsp;y\n")
-    assert captions == (Caption(3723.25, 3724.5, "Fish &"), Caption(1.0, 2.0, "&no"),
-                        Caption(2.0, 3.0, "t; <b> x y"))
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -217,10 +211,30 @@ def test_clicking_a_chapter_seeks_the_player(browser, served):
     now = _wait(lambda: browser.execute_script(
         "var a = document.getElementById('player'); return a.seeking ? 0 : a.currentTime"))
     assert start <= now < start + 1.5
-    cue = browser.find_elements(By.CSS_SELECTOR, ".transcript button.seek")[2]
+    cue = browser.find_elements(By.CSS_SELECTOR, ".transcript .line")[2]
     cue.click()
     now = _wait(lambda: browser.execute_script(
         "var a = document.getElementById('player'); "
         "return a.seeking || a.currentTime < 4.4 ? 0 : a.currentTime"))
     assert CUES[2][0] <= now <= 6.0
+    assert severe(browser) == []
+
+
+@pytest.mark.slow
+def test_the_transcript_follows_playback(browser, served):
+    """Play: the highlighted sentence is the one being spoken, and moves on with the audio."""
+    browser.get(served + "/great-molasses-flood/index.html")
+    assert _wait(lambda: browser.execute_script(
+        "return document.getElementById('player').readyState >= 1"))
+    browser.execute_script("var a = document.getElementById('player'); a.muted = true; "
+                           "a.currentTime = 0; a.play();")
+    now = "var n = document.querySelector('.transcript .now'); return n && n.textContent;"
+    assert _wait(lambda: browser.execute_script(now) == CUES[0][2])
+    assert _wait(lambda: browser.execute_script(now) == CUES[1][2], timeout=8)
+    assert browser.execute_script(
+        "return document.querySelector('.transcript .now').getAttribute('aria-current')") \
+        == "true"
+    chapter = "var n = document.querySelector('ol.chapters .now'); return n && n.textContent;"
+    assert CHAPTERS[1][0] in (browser.execute_script(chapter) or "")
+    browser.execute_script("document.getElementById('player').pause()")
     assert severe(browser) == []

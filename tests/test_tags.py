@@ -1,5 +1,7 @@
 """ID3v2.4 tags and chapters, on a real MP3 made by the encoder."""
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -91,3 +93,22 @@ def test_bad_tag_data_is_refused_before_touching_the_file(mp3, change, complaint
     with pytest.raises(ValueError, match=complaint):
         tags.write_tags(mp3, **{**FIELDS, **change})
     assert mp3.read_bytes() == before
+
+
+def test_chap_frames_are_written_in_start_order(mp3):
+    """ffmpeg lists chapters in frame order: long and short titles must not reorder them."""
+    import subprocess
+
+    chapters = [Chapter(title, i * 0.5, (i + 1) * 0.5) for i, title in enumerate(
+        ("A much longer title for the cold open", "B", "Credits, thanks and a long goodbye",
+         "D", "Eleventh-hour", "F", "G", "H", "I", "J", "K", "L"))]
+    tags.write_tags(mp3, title="t", artist="a", album="b", date="", chapters=chapters)
+    raw = mp3.read_bytes()  # each CHAP frame: a 10-byte header, then its element id
+    ids = [raw[m.end() + 6:raw.index(b"\0", m.end() + 6)].decode()
+           for m in re.finditer(b"CHAP", raw)]
+    assert ids == [f"chp{i}" for i in range(len(chapters))]  # frame after frame, by start
+    found = subprocess.run([encode.find_ffmpeg(), "-hide_banner", "-i", str(mp3), "-f",
+                            "ffmetadata", "-"], capture_output=True, text=True, check=True).stdout
+    titles = [line[len("title="):] for line in found.split("[CHAPTER]", 1)[1].splitlines()
+              if line.startswith("title=")]
+    assert titles == [c.title for c in chapters]

@@ -14,6 +14,7 @@ from datetime import date as Date
 
 from mutagen.id3 import (APIC, CHAP, COMM, CTOC, ID3, TALB, TCON, TDRC, TIT2, TPE1, CTOCFlags,
                          PictureType)
+from mutagen.id3._tags import save_frame
 
 from pipeline.model import Chapter
 
@@ -32,7 +33,7 @@ def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: 
     if date:
         Date.fromisoformat(date)  # ValueError on anything but a real YYYY-MM-DD date
     _check(chapters)
-    tags = ID3()
+    tags = _InOrder()
     ids = [f"chp{i}" for i in range(len(chapters))]
     tags.add(TIT2(encoding=_UTF8, text=title))
     tags.add(TPE1(encoding=_UTF8, text=artist))
@@ -55,6 +56,24 @@ def write_tags(mp3_path: StrPath, *, title: str, artist: str, album: str, date: 
                           end_offset=0xFFFFFFFF,
                           sub_frames=[TIT2(encoding=_UTF8, text=chapter.title)]))
     tags.save(os.fspath(mp3_path), v1=0, v2_version=4)  # v1=0 drops any ID3v1 tag
+
+
+class _InOrder(ID3):
+    """ID3 that writes its frames in a reader's order: CHAP frames by start time.
+
+    mutagen sorts frames by importance and then by size, so CHAP frames came out in the order
+    of their titles' lengths, and ffprobe (which lists chapters in frame order) scrambled
+    them. Here: text frames, the table of contents, chapters by start, pictures last.
+    """
+
+    def _write(self, config):
+        def key(item):
+            i, frame = item
+            rank = {"CTOC": 1, "CHAP": 2, "APIC": 3}.get(frame.FrameID, 0)
+            return (rank, frame.start_time if rank == 2 else 0, i)
+
+        ordered = sorted(enumerate(self.values()), key=key)
+        return bytearray().join(save_frame(frame, config=config) for _, frame in ordered)
 
 
 def _check(chapters: Sequence[Chapter]) -> None:

@@ -17,9 +17,8 @@ from pathlib import Path
 from pipeline.audio import decode
 
 from pipeline.build import narrate as narration_stage
-from pipeline.publish.artwork import cover_art, image_size
+from pipeline.publish.artwork import cover_art, read_cover
 from pipeline.audio.encode import find_ffmpeg
-from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
 from pipeline.build.plan import (describe, estimate, named_music, place, plan,
@@ -144,7 +143,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     report = BuildReport(
         slug=slug, script=_relative(script_path, project.root), script_sha256=script_hash,
         metadata=meta, credits=script.credits, sources=sources, audio=mp3_name,
-        audio_bytes=(folder / mp3_name).stat().st_size, duration=mastered.seconds, integrated_lufs=mastered.integrated_lufs,
+        audio_bytes=(folder / mp3_name).stat().st_size,
+        audio_sha256=hashes(folder / mp3_name), duration=mastered.seconds, integrated_lufs=mastered.integrated_lufs,
         true_peak_dbtp=mastered.true_peak_dbtp, gain_db=mastered.gain_db, chapters=chapters,
         segments=tuple(SegmentReport(
             span.kind, span.number, _title(script, span.slug), span.start,
@@ -238,15 +238,9 @@ def _title(script: Script, slug: str) -> str | None:
 
 def _cover(project: Project) -> tuple[bytes | None, str | None]:
     show = project.show
-    if show and show.artwork:
-        path = show.resolve(show.artwork)
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise PodforgeError(f"{path}: artwork named in show.yaml cannot be read") from None
-        if image_size(data) is None:
-            raise PodforgeError(f"{path}: artwork must be a PNG or JPEG image")
-        return data, None  # the tag writer tells PNG from JPEG by the bytes
+    cover = read_cover(show)  # the one loader: the feed refuses the same art the tags would
+    if cover is not None:
+        return cover.data, cover.mime
     return cover_art(show.title, 600), "image/png"  # the publish stage draws the same, larger
 
 

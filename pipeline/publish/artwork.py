@@ -6,11 +6,16 @@ from __future__ import annotations
 import hashlib
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.errors import PublishError
+
+if TYPE_CHECKING:
+    from pipeline.show import Show
 
 ART_SIZES = (1400, 3000)  # Apple Podcasts: square, 1400–3000 px on a side
 
@@ -50,6 +55,38 @@ def check_artwork(path: Path, data: bytes) -> str:
         raise PublishError(f"{path}: cover art is {width}×{height} px; podcast apps need a "
                            f"square image {low}–{high} px on a side (e.g. 3000×3000)")
     return "png" if kind == "png" else "jpg"
+
+
+@dataclass(frozen=True)
+class Cover:
+    """show.yaml's cover art, read and checked: what the MP3's APIC frame and the feed carry."""
+
+    data: bytes
+    mime: str  # image/png | image/jpeg
+    extension: str  # png | jpg
+
+    @property
+    def name(self) -> str:
+        """Its published file name: a new image gets a new URL (podcast apps cache by URL)."""
+        return f"cover-{hashlib.sha256(self.data).hexdigest()[:12]}.{self.extension}"
+
+
+def read_cover(show: Show) -> Cover | None:
+    """show.yaml's artwork, checked (square PNG/JPEG, 1400–3000 px), or None if it names none.
+
+    The one loader: the build tags the MP3 with it and publish serves it, so both refuse the
+    same files with the same message.
+    """
+    if not show.artwork:
+        return None
+    path = show.resolve(show.artwork)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise PublishError(f"{path}: cannot read the cover art named in show.yaml "
+                           f"(artwork: {show.artwork}): {err.strerror}") from None
+    extension = check_artwork(path, data)
+    return Cover(data, "image/png" if extension == "png" else "image/jpeg", extension)
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -99,6 +136,34 @@ def cover_art(title: str, size: int = 1400) -> bytes:
     return png((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-# ---------------------------------------------------------------- choosing what to publish
 
 
+ART_DESIGN = "dusk-1"  # change when cover_art() draws differently, so the art gets a new URL
+
+
+def drawn_cover_name(title: str) -> str:
+    """The file name of the cover cover_art() draws for a show without one."""
+    digest = hashlib.sha256(f"{ART_DESIGN}:{title}".encode()).hexdigest()[:12]
+    return f"cover-{digest}.png"
+
+
+THUMBNAIL = 300  # px: the index shows the cover at 144 CSS px, 288 on a 2× screen
+
+
+def thumbnail_name(art_name: str) -> str:
+    """The small cover's file name beside the full one (it changes when the art does)."""
+    return f"{Path(art_name).stem}-{THUMBNAIL}.png"
+
+
+def thumbnail(data: bytes, ffmpeg: str, size: int = THUMBNAIL) -> bytes:
+    """A `size` px PNG of a PNG or JPEG cover, scaled by ffmpeg (no imaging library here)."""
+    import subprocess
+
+    done = subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "image2pipe",
+                           "-i", "-", "-vf", f"scale={size}:{size}:flags=lanczos",
+                           "-frames:v", "1", "-f", "image2pipe", "-c:v", "png", "-"],
+                          input=data, capture_output=True, check=False)
+    if done.returncode != 0 or image_size(done.stdout) is None:
+        raise PublishError(f"cannot make the {size} px thumbnail of the cover art: "
+                           f"{done.stderr.decode(errors='replace').strip() or 'ffmpeg failed'}")
+    return done.stdout

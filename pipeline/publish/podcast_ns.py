@@ -56,13 +56,21 @@ def _person(parent, person: Person) -> None:
     element.text = person.name
 
 
+MEDIUMS = ("podcast", "music", "video", "film", "audiobook", "newsletter", "blog")
+
+
 class Podcast2Extension(BaseExtension):
-    """Channel tags: podcast:guid, podcast:locked, podcast:person."""
+    """Channel tags: podcast:guid, locked, person, medium, license, txt, funding, location."""
 
     def __init__(self) -> None:
         self._guid: str | None = None
         self._locked: tuple[bool, str | None] | None = None
         self._persons: list[Person] = []
+        self._simple: list[tuple[str, str, dict[str, str]]] = []  # (tag, text, attributes)
+
+    def tag(self, name: str, text: str, **attributes: str) -> None:
+        """A podcast:<name> element of text (medium, license, txt, funding, location)."""
+        self._simple.append((name, text, attributes))
 
     def extend_ns(self) -> dict[str, str]:
         return {PREFIX: NAMESPACE}
@@ -86,6 +94,8 @@ class Podcast2Extension(BaseExtension):
             element.text = "yes" if locked else "no"
         for person in self._persons:
             _person(channel, person)
+        for name, text, attributes in self._simple:
+            SubElement(channel, _TAG % name, attributes).text = text
         return rss_feed
 
     def extend_atom(self, atom_feed):
@@ -101,6 +111,10 @@ class Podcast2EntryExtension(BaseEntryExtension):
         self._transcripts: list[Transcript] = []
         self._season: int | None = None
         self._episode: int | float | None = None
+        self._soundbite: tuple[float, float, str] | None = None
+
+    def soundbite(self, start: float, duration: float, title: str) -> None:
+        self._soundbite = (start, duration, title)
 
     def person(self, person: Person) -> None:
         self._persons.append(person)
@@ -129,6 +143,10 @@ class Podcast2EntryExtension(BaseEntryExtension):
             SubElement(entry, _TAG % "season").text = str(self._season)
         if self._episode is not None:
             SubElement(entry, _TAG % "episode").text = f"{self._episode:g}"
+        if self._soundbite is not None:
+            start, duration, title = self._soundbite
+            SubElement(entry, _TAG % "soundbite", {"startTime": f"{start:.3f}",
+                                                   "duration": f"{duration:.3f}"}).text = title
         return entry
 
     def extend_atom(self, entry):

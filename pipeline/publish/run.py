@@ -1,113 +1,35 @@
 """The publish stage: built episodes → feed/feed.xml, the media beside it, and a static site.
 
-The core is pure: (Show, [Episode], public URLs) → feed bytes and pages. The edge, publish(),
-reads the scripts and build reports (no audio is decoded: sizes come from os.stat, durations
-and chapters from report.json), checks everything before it writes anything, then writes each
-file under a temporary name and renames it into place, feed.xml last, holding a lock. A crash
-or a second publish therefore never leaves a podcast app looking at a half-written feed.
-
-Media are published as hard links to the built files (copies where a link cannot go): the
-build replaces its files rather than rewriting them, so a link never changes under a reader.
-Pages whose inputs are unchanged are not drawn again; when many must be (a first publish),
-forked worker processes draw them while this one makes the feed.
+This module only orchestrates. It finds the builds (episodes.py: it never parses a script),
+checks everything before it writes anything, then, holding the show's lock, writes each file
+under a temporary name and renames it into place, feed.xml last. A crash or a second publish
+therefore never leaves a podcast app looking at a half-written feed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import fcntl
 import hashlib
-import multiprocessing
 import os
-import re
-import shutil
-import signal
-import sys
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.pool import Pool
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
-from feedgen.feed import FeedGenerator
-from lxml.etree import SubElement
-
-from pipeline import __version__
-from pipeline.publish.artwork import check_artwork, cover_art
+from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import PublishError
-from pipeline.model import Chapter, Credit, Metadata, Script
-from pipeline.report import BuildReport
-from pipeline.script.parse import read_script
-from pipeline.publish.podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
-from pipeline.project import episode_slug
+from pipeline.publish import output, pages
+from pipeline.publish.artwork import (THUMBNAIL, cover_art, drawn_cover_name, read_cover,
+                                      thumbnail, thumbnail_name)
+from pipeline.publish.episodes import Catalogue, Episode, find_episodes
+from pipeline.publish.feed import (Urls, check_show, feed_xml, new_item_guid, newest_first, public_urls,
+                                   show_guid_of)
+from pipeline.publish.ledger import (Ledger, read_ledger, recognise_renames, record,
+                                     write_ledger)
+from pipeline.publish.site import design, index_page
 from pipeline.show import Show
-from pipeline.publish.site import design, episode_page, hms, index_page, parse_vtt, show_notes
-from pipeline.script.taxonomy import ROLES, group_of
-
-PUBLISH_TIME = dt.time(10, 0, tzinfo=dt.timezone.utc)  # a script has a date; its hour is ours
-AUDIO_TYPE = "audio/mpeg"
-ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-ART_DESIGN = "dusk-1"  # change when cover_art() draws differently, so the art gets a new URL
-PARALLEL_PAGES = 100  # pages to draw before worker processes repay starting them
-PAGES_PER_JOB = 25  # pages a worker draws per job: small enough to share the work out evenly
-
-
-@dataclass(frozen=True)
-class Episode:
-    """A script that has been built: what the feed and the site say about it."""
-
-    slug: str
-    metadata: Metadata
-    credits: tuple[Credit, ...]
-    audio: Path  # the built MP3
-    audio_bytes: int
-    duration: float  # seconds
-    chapters: tuple[Chapter, ...] = ()
-    sources: tuple[str, ...] = ()
-    chapters_file: Path | None = None
-    transcript_vtt: Path | None = None
-    transcript_srt: Path | None = None
-
-    @property
-    def title(self) -> str:
-        return self.metadata.title or self.slug
-
-    @property
-    def date(self) -> dt.date:
-        assert self.metadata.date is not None, "publish() only makes episodes of dated scripts"
-        return self.metadata.date
-
-    @property
-    def published(self) -> dt.datetime:
-        return dt.datetime.combine(self.date, PUBLISH_TIME)
-
-    @property
-    def media(self) -> tuple[Path, ...]:
-        """The built files published beside the episode's page."""
-        extra = (self.chapters_file, self.transcript_vtt, self.transcript_srt)
-        return (self.audio, *(p for p in extra if p is not None))
-
-
-@dataclass(frozen=True)
-class Urls:
-    """Where the published folder lives on the web; every URL in the feed comes from here."""
-
-    base: str  # absolute, ends in "/"
-
-    @property
-    def feed(self) -> str:
-        return self.base + "feed.xml"
-
-    def page(self, slug: str) -> str:
-        return f"{self.base}{quote(slug)}/"
-
-    def file(self, slug: str, name: str) -> str:
-        return f"{self.base}{quote(slug)}/{quote(name)}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +41,7 @@ class PublishResult:
     drafts: tuple[str, ...]
     written: int  # files written or copied; the rest were already up to date
     notes: tuple[str, ...] = ()  # worth telling the user, not worth stopping for
+    removed: tuple[str, ...] = ()  # in the previous feed, taken out on purpose
 
     def summary(self) -> str:
         """What `podforge publish` prints."""
@@ -129,509 +52,210 @@ class PublishResult:
                          f"(--include-scheduled to publish them now)")
         if self.drafts:
             lines.append(f"drafts, not published: {', '.join(self.drafts)}")
+        if self.removed:
+            lines.append(f"removed from the feed: {', '.join(self.removed)}")
         return "\n".join(lines + [f"note: {n}" for n in self.notes])
 
 
-# ---------------------------------------------------------------- the pure core
-
-
-def public_urls(base_url: str | None, *, flag: str = "base_url") -> Urls:
-    """The published folder's URL, which must be absolute http(s): feeds are read elsewhere."""
-    if not base_url:
-        raise PublishError("no base URL: set base_url in show.yaml (e.g. "
-                           "https://example.com/podcast/) or pass --base-url")
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise PublishError(f"{flag} {base_url!r} is not an absolute http(s) URL; podcast apps "
-                           f"fetch the feed from elsewhere, so use e.g. "
-                           f"https://example.com/podcast/")
-    return Urls(base_url.strip().rstrip("/") + "/")
-
-
-def podcast_guid(show: Show, urls: Urls) -> str:
-    """The show's podcast:guid: show.yaml's, else the one the spec derives from the feed URL."""
-    if show.guid is None:
-        return feed_guid(urls.feed)
-    try:
-        return str(uuid.UUID(show.guid))
-    except ValueError:
-        raise PublishError(f"show.yaml: guid: {show.guid!r} is not a UUID; podcast:guid must "
-                           f"be one, e.g. {feed_guid(urls.feed)} (derived from the feed URL)"
-                           ) from None
-
-
-def item_guid(show_guid: str, episode: Episode) -> str:
-    """Stable forever: from the show's guid and the slug, unless the script pins its own."""
-    return episode.metadata.guid or str(uuid.uuid5(uuid.UUID(show_guid), episode.slug))
-
-
-def newest_first(episodes: Sequence[Episode]) -> list[Episode]:
-    return sorted(episodes, key=lambda e: (e.published, e.metadata.season or 0,
-                                           e.metadata.episode or 0, e.slug), reverse=True)
-
-
-def persons(credits: Sequence[Credit]) -> list[Person]:
-    """podcast:person for each credited role the taxonomy knows (organisations have no place)."""
-    return [Person(c.name, role, group_of(role))
-            for c in credits for role in c.roles if role.lower() in ROLES]
-
-
-def categories(show: Show) -> list[dict[str, str]]:
-    """show.yaml's "Parent > Child" categories as feedgen's nested iTunes categories."""
-    out = []
-    for text in show.categories:
-        parent, _, child = (part.strip() for part in text.partition(">"))
-        out.append({"cat": parent, "sub": child} if child else {"cat": parent})
-    return out
-
-
-class _Explicit(BaseExtension):
-    """itunes:explicit as Apple now spells it, true/false (feedgen 1.0 writes yes/no/clean)."""
-
-    value: bool | None = None
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"itunes": ITUNES}
-
-    def explicit(self, value: bool) -> None:
-        self.value = value
-
-    def extend_rss(self, feed):
-        parent = feed[0] if feed.tag == "rss" else feed
-        if self.value is not None:
-            SubElement(parent, "{%s}explicit" % ITUNES).text = "true" if self.value else "false"
-        return feed
-
-
-class _ExplicitEntry(_Explicit, BaseEntryExtension):
-    pass
-
-
-def feed_xml(show: Show, episodes: Sequence[Episode], urls: Urls, art_url: str,
-             show_guid: str, fallback_date: dt.datetime) -> bytes:
-    """The RSS document: RSS 2.0 + iTunes + Podcasting 2.0, items newest first.
-
-    lastBuildDate is the newest episode's date, not the clock, so publishing the same
-    episodes again gives the same bytes (`fallback_date` serves a feed with none yet).
-    """
-    fg = FeedGenerator()
-    fg.load_extension("podcast")
-    fg.register_extension("podcast2", Podcast2Extension, Podcast2EntryExtension)
-    fg.register_extension("apple", _Explicit, _ExplicitEntry)
-    fg.title(show.title)
-    fg.description(show.description)
-    fg.link(href=urls.feed, rel="self", type="application/rss+xml")
-    fg.link(href=urls.base, rel="alternate")  # after "self": feedgen's <link> is the last set
-    fg.language(show.language)
-    fg.generator(f"podforge {__version__}")
-    if show.copyright:
-        fg.copyright(show.copyright)
-    fg.image(url=art_url, title=show.title, link=urls.base)
-    fg.podcast.itunes_image(art_url)
-    fg.podcast.itunes_author(show.author or show.network)
-    fg.podcast.itunes_type("episodic")
-    if show.owner:
-        fg.podcast.itunes_owner(name=show.owner.name, email=show.owner.email)
-    if show.categories:
-        fg.podcast.itunes_category(categories(show))
-    fg.apple.explicit(show.explicit)
-    fg.podcast2.guid(show_guid)
-    fg.podcast2.locked(show.locked, show.owner.email if show.owner else None)
-    fg.podcast2.person(Person(show.host, "host", "cast"))
-
-    ordered = newest_first(episodes)
-    for e in ordered:
-        fe = fg.add_entry(order="append")
-        fe.title(e.title)
-        fe.link(href=urls.page(e.slug))
-        fe.guid(item_guid(show_guid, e), permalink=False)
-        fe.pubDate(e.published)
-        fe.description(e.metadata.summary or e.title)
-        fe.content(show_notes(e))
-        fe.enclosure(urls.file(e.slug, e.audio.name), str(e.audio_bytes), AUDIO_TYPE)
-        fe.podcast.itunes_title(e.title)
-        fe.podcast.itunes_duration(hms(e.duration))
-        fe.podcast.itunes_episode_type("full")
-        if e.metadata.season is not None:
-            fe.podcast.itunes_season(e.metadata.season)
-            fe.podcast2.season(e.metadata.season)
-        if e.metadata.episode is not None:
-            fe.podcast.itunes_episode(e.metadata.episode)
-            fe.podcast2.episode(e.metadata.episode)
-        fe.apple.explicit(show.explicit if e.metadata.explicit is None else e.metadata.explicit)
-        for person in persons(e.credits):
-            fe.podcast2.person(person)
-        if e.chapters_file:
-            fe.podcast2.chapters(urls.file(e.slug, e.chapters_file.name))
-        for path, kind in ((e.transcript_vtt, "text/vtt"), (e.transcript_srt,
-                                                             "application/x-subrip")):
-            if path:
-                fe.podcast2.transcript(Transcript(urls.file(e.slug, path.name), kind,
-                                                  show.language, "captions"))
-    newest = ordered[0].published if ordered else fallback_date
-    fg.lastBuildDate(newest)
-    fg.pubDate(newest)
-    return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
-
-
-# ---------------------------------------------------------------- cover art
-
-
-def _state(script: Script, now: dt.datetime, include_scheduled: bool) -> str:
-    if script.metadata.draft:
-        return "draft"
-    if script.metadata.date is None:
-        return "undated"
-    when = dt.datetime.combine(script.metadata.date, PUBLISH_TIME)
-    return "scheduled" if when > now and not include_scheduled else "published"
-
-
-# ---------------------------------------------------------------- the edge
+PreviousFeed = Callable[[], "bytes | None"]  # the live feed.xml, or None if there is none
 
 
 def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
             base_url: str | None = None, include_scheduled: bool = False,
-            now: dt.datetime | None = None) -> PublishResult:
+            now: dt.datetime | None = None, allow_removal: bool = False,
+            previous_feed: PreviousFeed | None = None) -> PublishResult:
     """Publish every built episode under `root` to `root/out_dir` (`podforge publish`).
 
     `base_url` (--base-url) overrides show.yaml's. Drafts are never published; episodes dated
-    after `now` wait unless `include_scheduled`. Raises PublishError for anything the user must
-    fix, before writing a single file.
+    after `now` wait unless `include_scheduled`. An item of the previous feed (by default
+    out_dir/feed.xml; `previous_feed` reads another, e.g. the one in a bucket) that would
+    disappear stops the publish unless `allow_removal` or its episode is now a draft. Raises
+    PublishError for anything the user must fix, before writing a single file.
     """
     root = Path(root)
-    scripts = [(path, read_script(path, show.format)) for path in script_files(root)]
-    return publish_scripts(show, root, scripts, out_dir=out_dir, base_url=base_url,
-                           include_scheduled=include_scheduled, now=now)
-
-
-def script_files(root: Path) -> list[Path]:
-    """episodes/<slug>/script.txt (or script.md) for every episode folder, in name order."""
-    found: list[Path] = []
-    for folder in sorted(p for p in (root / "episodes").glob("*") if p.is_dir()):
-        found += [f for f in (folder / "script.txt", folder / "script.md") if f.is_file()][:1]
-    return found
-
-
-def publish_scripts(show: Show, root: Path | str, scripts: Sequence[tuple[Path, Script]],
-                    out_dir: Path | str = "feed", base_url: str | None = None,
-                    include_scheduled: bool = False,
-                    now: dt.datetime | None = None) -> PublishResult:
-    """publish() for scripts already read: (script file, Script) pairs."""
-    root = Path(root)
+    out = root / out_dir
     now = now or dt.datetime.now(dt.timezone.utc)
     now = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
     urls = public_urls(base_url or show.base_url,
                        flag="--base-url" if base_url else "show.yaml: base_url:")
-    show_guid = podcast_guid(show, urls)
+    check_show(show)
+    found = find_episodes(root, now, include_scheduled)
+    notes = [*found.notes, *_left_out(found)]
+    ledger, renamed = recognise_renames(read_ledger(root),
+                                        [*found.published, *found.scheduled, *found.drafts])
+    notes += renamed
+    _check_unbuilt(found, ledger)
+    show_guid = _show_guid(show, urls, ledger, notes)
+    ordered = newest_first(found.published)
+    guids = _item_guids(ordered, ledger, show_guid)
+    previous = (previous_feed or (lambda: _local_feed(out)))()
+    removed = _removals(previous, set(guids.values()), ledger, found, allow_removal)
+    if not ordered:  # an empty feed, deployed, would wipe the show from every app
+        raise PublishError(_nothing(found))
+    cover = read_cover(show)
+    art_name = cover.name if cover else drawn_cover_name(show.title)
 
-    chosen, scheduled, drafts, notes = [], [], [], []
-    for path, script in scripts:
-        slug, state = episode_slug(path, script), _state(script, now, include_scheduled)
-        if state == "undated":
-            raise PublishError(f"{path}: no publication date; add one (first line, or "
-                               f"`date:` in the front matter) so the feed can order it")
-        {"draft": drafts, "scheduled": scheduled, "published": chosen}[state].append(
-            (path, script, slug))
-    episodes = [load_episode(slug, script, path, root / "build" / slug)
-                for path, script, slug in chosen]
-    notes += [f"{path} changed after its build; publishing the older audio (run podforge "
-              f"build episodes/{path.parent.name} to update it)"
-              for path, _, slug in chosen if _stale(path, root / "build" / slug)]
-    _check_unique(episodes, show_guid)
-    out = root / out_dir
-    art_name, art_bytes = _artwork(show, root)
-    if show.guid is None:
-        notes.append(f"show.yaml has no guid; using {show_guid}, derived from {urls.feed}. "
-                     f"Add `guid: {show_guid}` to show.yaml so it stays if the feed moves")
+    with output.lock(root):
+        out.mkdir(parents=True, exist_ok=True)
+        written = _write_site(show, out, ordered, urls.feed, art_name, cover)
+        feed = feed_xml(show, ordered, urls, urls.base + quote(art_name), show_guid, guids, now)
+        # The ledger first: a feed must never carry a guid the ledger has not pinned.
+        written += write_ledger(root, record(ledger, show_guid, (
+            (e, guids[e.slug], urls.file(e.slug, e.audio_name)) for e in ordered), now.date()))
+        written += output.write(out / "feed.xml", feed, durable=True)
+        output.prune(out, {e.slug for e in ordered}, {art_name, thumbnail_name(art_name)})
+    return PublishResult(out / "feed.xml", urls.feed, tuple(e.slug for e in ordered),
+                         tuple(e.slug for e in found.scheduled),
+                         tuple(e.slug for e in found.drafts), written, tuple(notes), removed)
 
-    out.mkdir(parents=True, exist_ok=True)
-    ordered = newest_first(episodes)
+
+def _show_guid(show: Show, urls: Urls, ledger: Ledger, notes: list[str]) -> str:
+    """The channel's podcast:guid: the ledger's once there is one, else chosen now."""
+    chosen = show_guid_of(show, urls)  # checks show.yaml's guid is a UUID
+    if ledger.podcast_guid is None:
+        if show.guid is None:
+            notes.append(f"show.yaml has no guid; published.yaml now pins {chosen} (derived "
+                         f"from {urls.feed}); you may add `guid: {chosen}` to show.yaml")
+        return chosen
+    if show.guid is not None and chosen != ledger.podcast_guid:
+        raise PublishError(f"show.yaml: guid: {show.guid} is not the podcast:guid this show was "
+                           f"published with ({ledger.podcast_guid}, in published.yaml); apps "
+                           f"would take it for another show: set it back, or remove the key")
+    return ledger.podcast_guid
+
+
+def _item_guids(ordered: list[Episode], ledger: Ledger, show_guid: str) -> dict[str, str]:
+    """slug → <guid>: the ledger's for an episode published before, else a new one."""
+    guids: dict[str, str] = {}
+    owners = {entry.guid: slug for slug, entry in ledger.episodes.items()}
+    for e in ordered:
+        entry = ledger.episodes.get(e.slug)
+        if entry is not None:
+            if e.metadata.guid and e.metadata.guid != entry.guid:
+                raise PublishError(f"{e.report.script}: guid: {e.metadata.guid} is not the guid "
+                                   f"{e.slug!r} was first published with ({entry.guid}, in "
+                                   f"published.yaml); apps would see a new episode: remove "
+                                   f"the key or set it back")
+            guid = entry.guid
+        else:
+            guid = new_item_guid(show_guid, e)
+            if owners.get(guid, e.slug) != e.slug:
+                raise PublishError(f"{e.report.script}: its guid {guid} is already episode "
+                                   f"{owners[guid]!r}'s (published.yaml); give it another slug "
+                                   f"or guid: in its front matter")
+        if guid in guids.values():
+            other = next(s for s, g in guids.items() if g == guid)
+            raise PublishError(f"episodes {other!r} and {e.slug!r} share the guid {guid!r}; "
+                               f"each episode needs its own")
+        guids[e.slug] = guid
+    return guids
+
+
+def _local_feed(out: Path) -> bytes | None:
+    try:
+        return (out / "feed.xml").read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise PublishError(f"{out / 'feed.xml'}: cannot read the previous feed "
+                           f"({err.strerror}) to check nothing disappears from it") from None
+
+
+def _removals(previous: bytes | None, keeping: set[str], ledger: Ledger, found: Catalogue,
+              allow_removal: bool) -> tuple[str, ...]:
+    """Items of the previous feed this publish leaves out; PublishError unless meant.
+
+    Leaving an item out on purpose: --allow-removal, or `draft: true` in its episode.
+    """
+    if previous is None:
+        return ()
+    try:
+        items = ET.fromstring(previous).iter("item")
+        old = [(i.findtext("guid") or "", i.findtext("title") or "") for i in items]
+    except ET.ParseError:
+        raise PublishError("the previous feed.xml is not XML, so publish cannot tell what "
+                           "would disappear from it: restore it, or remove it to start afresh"
+                           ) from None
+    owners = {entry.guid: slug for slug, entry in ledger.episodes.items()}
+    drafts = {ledger.episodes[e.slug].guid for e in found.drafts if e.slug in ledger.episodes}
+    gone = [(owners.get(guid), title) for guid, title in old
+            if guid not in keeping and guid not in drafts]
+    named = tuple(f"{slug} ({title})" if slug else title for slug, title in gone)
+    if named and not allow_removal:
+        raise PublishError(f"this publish would remove {len(named)} episode(s) from the live "
+                           f"feed: {', '.join(named)}; nothing was written. Build them again, "
+                           f"mark them `draft: true`, or pass --allow-removal to remove them "
+                           f"on purpose")
+    return named
+
+
+def _write_site(show: Show, out: Path, ordered: list[Episode], feed_url: str, art_name: str,
+                cover) -> int:
+    """Pages (drawn in workers when many), media links, art and the index; files written."""
     show_key = hashlib.sha256(repr(dataclasses.replace(show, root=None)).encode()
                               + design()).digest()
-    with _lock(out):
-        pages = []  # (path, episode, key) of each page not drawn from its current inputs
-        for e in ordered:
-            path, key = out / e.slug / "index.html", _page_key(e, show_key)
-            if not _page_current(path, key):
-                pages.append((path, e, key))
-        with _workers(len(pages)) as pool:  # the pages and art are drawn while we make the feed
-            art = _start(pool, cover_art, show.title) \
-                if art_bytes is None and not (out / art_name).is_file() else None
-            drawn = [_start(pool, _draw_pages, show, pages[i:i + PAGES_PER_JOB])
-                     for i in range(0, len(pages), PAGES_PER_JOB)]
-            index = index_page(show, ordered, urls.feed, art_name).encode()
-            feed = feed_xml(show, ordered, urls, urls.base + quote(art_name), show_guid, now)
-            written = sum(job.get() for job in drawn)
-            art_bytes = art.get() if art else art_bytes
-        # Drawing a page made its folder: one listing finds those missing, not a mkdir apiece.
-        folders = {entry.name for entry in os.scandir(out) if entry.is_dir()}
-        for e in ordered:
-            folder = out / e.slug
-            if e.slug not in folders:
-                folder.mkdir(exist_ok=True)
-            written += sum(_sync(src, folder / src.name) for src in e.media)
-        written += _write(out / art_name, art_bytes) if art_bytes is not None else 0
-        written += _write(out / "index.html", index)
-        written += _write(out / "feed.xml", feed, durable=True)
-        _prune(out, {e.slug for e in ordered}, art_name)
-    return PublishResult(out / "feed.xml", urls.feed, tuple(e.slug for e in ordered),
-                         tuple(s for _, _, s in scheduled), tuple(s for _, _, s in drafts),
-                         written, tuple(notes))
+    todo = []  # (path, episode, key) of each page not drawn from its current inputs
+    for e in ordered:
+        path, key = out / e.slug / "index.html", pages.page_key(e, show_key)
+        if not pages.page_current(path, key):
+            todo.append((path, e, key))
+    art_bytes = cover.data if cover else None
+    thumb_name = thumbnail_name(art_name)
+    thumb = None
+    if not (out / thumb_name).is_file():
+        thumb = thumbnail(cover.data, find_ffmpeg()) if cover else None
+    with pages.workers(len(todo)) as pool:  # the pages and art are drawn meanwhile
+        art = pages.start(pool, cover_art, show.title) \
+            if art_bytes is None and not (out / art_name).is_file() else None
+        small = pages.start(pool, cover_art, show.title, THUMBNAIL) \
+            if cover is None and not (out / thumb_name).is_file() else None
+        drawn = [pages.start(pool, pages.draw_pages, show, todo[i:i + pages.PAGES_PER_JOB])
+                 for i in range(0, len(todo), pages.PAGES_PER_JOB)]
+        index = index_page(show, ordered, feed_url, thumb_name).encode()
+        written = sum(job.get() for job in drawn)
+        art_bytes = art.get() if art else art_bytes
+        thumb = small.get() if small else thumb
+    # Drawing a page made its folder: one listing finds those missing, not a mkdir apiece.
+    folders = {entry.name for entry in os.scandir(out) if entry.is_dir()}
+    for e in ordered:
+        folder = out / e.slug
+        if e.slug not in folders:
+            folder.mkdir(exist_ok=True)
+        written += sum(output.sync(src, folder / name) for src, name in e.published_media)
+        output.prune_media(folder, e.audio.stem, e.audio_name)
+    written += output.write(out / art_name, art_bytes) if art_bytes is not None else 0
+    written += output.write(out / thumb_name, thumb) if thumb is not None else 0
+    return written + output.write(out / "index.html", index)
 
 
-def load_episode(slug: str, script: Script, script_path: Path, build: Path) -> Episode:
-    """An Episode from its script and build/<slug>/report.json; PublishError if not built."""
-    report_path = build / "report.json"
-    hint = f"run podforge build episodes/{script_path.parent.name}"
-    try:
-        report = BuildReport.from_json(report_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PublishError(f"episode {slug!r} is not built ({report_path} is missing): "
-                           f"{hint}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise PublishError(f"{report_path}: cannot read the build report ({err}): {hint}") from None
-    audio = build / Path(report.audio).name
-    duration, chapters = report.duration, report.chapters
-    extra = {key: build / Path(getattr(report, key)).name
-             for key in ("chapters_file", "transcript_vtt", "transcript_srt")}
-    try:
-        audio_bytes = audio.stat().st_size
-    except FileNotFoundError:
-        raise PublishError(f"episode {slug!r}: its audio {audio} is missing: {hint}") from None
-    if audio_bytes == 0 or not audio.is_file() or not Path(report.audio).name:
-        raise PublishError(f"episode {slug!r}: its audio {audio} is empty or not a file: {hint}")
-    missing = [str(p) for p in extra.values() if p is not None and not p.is_file()]
-    if missing:
-        raise PublishError(f"episode {slug!r}: the build lists {', '.join(missing)} but it is "
-                           f"missing: {hint}")
-    return Episode(
-        slug=slug, metadata=script.metadata, credits=script.credits, audio=audio,
-        audio_bytes=audio_bytes, duration=duration, chapters=chapters,
-        sources=_sources(script.metadata.sources, script_path.parent / "sources.txt"),
-        chapters_file=extra["chapters_file"], transcript_vtt=extra["transcript_vtt"],
-        transcript_srt=extra["transcript_srt"])
+def _left_out(found: Catalogue) -> list[str]:
+    """Notes for what is on disk but not published: scripts never built, builds orphaned."""
+    notes = [f"{script} is not built, so it is left out: run podforge build "
+             f"{Path(script).parent.as_posix()}" for script in found.unbuilt]
+    notes += [f"build/{e.folder.name} was built from {e.report.script}, which is gone; left "
+              f"out" for e in found.gone]
+    return notes
 
 
-def _page_key(episode: Episode, show_key: bytes) -> str:
-    """A digest of what an episode's page is drawn from: show, episode, transcript, design.
-
-    Drawing pages (and reading their transcripts) is most of a publish's work; the page
-    records its key, so an unchanged page can be skipped.
-    """
-    vtt = episode.transcript_vtt.stat() if episode.transcript_vtt else None
-    inputs = repr((episode, vtt and (vtt.st_size, vtt.st_mtime_ns))).encode()
-    return hashlib.sha256(show_key + inputs).hexdigest()[:32]
-
-
-def _page_current(path: Path, key: str) -> bool:
-    try:
-        with open(path, "rb") as page:
-            return f"<!-- podforge inputs {key} -->".encode() in page.read(256)
-    except FileNotFoundError:
-        return False
+def _nothing(found: Catalogue) -> str:
+    """Why there is nothing to publish, and what to do; nothing has been written."""
+    why = []
+    if found.unbuilt:
+        why.append(f"not built: {', '.join(found.unbuilt)} (run podforge build "
+                   f"{Path(found.unbuilt[0]).parent.as_posix()})")
+    if found.scheduled:
+        why.append(f"scheduled: {', '.join(e.slug for e in found.scheduled)} "
+                   f"(--include-scheduled to publish now)")
+    if found.drafts:
+        why.append(f"drafts: {', '.join(e.slug for e in found.drafts)}")
+    return ("nothing to publish, so nothing was written: " +
+            ("; ".join(why) if why else "no built episodes (run podforge build)"))
 
 
-def _draw_pages(show: Show, pages: Sequence[tuple[Path, Episode, str]]) -> int:
-    """Draw and write episode pages (path, episode, key); run in a worker or in this process."""
-    for path, episode, key in pages:
-        vtt = episode.transcript_vtt
-        captions = parse_vtt(vtt.read_text(encoding="utf-8", errors="replace")) if vtt else ()
-        path.parent.mkdir(exist_ok=True)
-        _replace(path, episode_page(show, episode, captions, key).encode())
-    return len(pages)
-
-
-class _Later:
-    """A job for this process, run when its result is asked for: AsyncResult's stand-in."""
-
-    def __init__(self, fn: Callable, *args) -> None:
-        self.fn, self.args = fn, args
-
-    def get(self):
-        return self.fn(*self.args)
-
-
-def _start(pool: Pool | None, fn: Callable, *args):
-    """fn(*args) in a worker if there is a pool, else later here; .get() gives the result."""
-    return pool.apply_async(fn, args) if pool is not None else _Later(fn, *args)
-
-
-@contextmanager
-def _workers(pages: int) -> Iterator[Pool | None]:
-    """Worker processes to draw `pages` pages, or None when this process should draw them.
-
-    Drawing is Python-bound, so threads would not help; forked processes start in
-    milliseconds with everything imported. Only where fork is safe (not macOS, not from a
-    process that already runs threads) and only for enough pages to repay it. On the way out,
-    even after an error, the workers finish what they began: no page is left half written.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = min(cpus or 1, 8, -(-pages // PAGES_PER_JOB))
-    pool = None
-    if pages >= PARALLEL_PAGES and count >= 2 and sys.platform != "darwin" and \
-            "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        try:
-            pool = multiprocessing.get_context("fork").Pool(count, _ignore_interrupts)
-        except OSError:  # no processes to be had: draw them here
-            pool = None
-    try:
-        yield pool
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
-
-
-def _ignore_interrupts() -> None:
-    """In a worker: Ctrl-C is the publishing process's to handle (it waits for the workers)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _stale(script_path: Path, build: Path) -> bool:
-    try:
-        return script_path.stat().st_mtime > (build / "report.json").stat().st_mtime
-    except FileNotFoundError:
-        return False
-
-
-def _sources(listed: Sequence[str], path: Path) -> tuple[str, ...]:
-    """Front-matter sources, then sources.txt's lines (one per line, # for comments)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        lines = []
-    except (OSError, UnicodeDecodeError) as err:
-        raise PublishError(f"{path}: cannot read the sources ({err}): make it a UTF-8 text file "
-                           "with one source per line") from None
-    found = [s.strip() for s in (*listed, *lines) if s.strip() and not s.lstrip().startswith("#")]
-    return tuple(dict.fromkeys(found))
-
-
-def _check_unique(episodes: Sequence[Episode], show_guid: str) -> None:
-    seen: dict[str, str] = {}
-    for e in episodes:
-        for key in (f"slug {e.slug!r}", f"guid {item_guid(show_guid, e)!r}"):
-            if key in seen:
-                raise PublishError(f"episodes {seen[key]!r} and {e.slug!r} share the {key}; "
-                                   f"each episode needs its own")
-            seen[key] = e.slug
-
-
-def _artwork(show: Show, root: Path) -> tuple[str, bytes | None]:
-    """(file name, bytes) of show.yaml's cover art, checked, or (name, None) of an original one.
-
-    A new image gets a new name (podcast apps cache art by URL). The original is drawn by
-    cover_art(), only when it is not already in place: that is a publish's slowest drawing.
-    """
-    if show.artwork:
-        path = (show.root or root) / show.artwork
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise PublishError(f"{path}: cannot read the cover art named in show.yaml "
-                               f"(artwork: {show.artwork}): {err.strerror}") from None
-        extension = check_artwork(path, data)
-        return f"cover-{hashlib.sha256(data).hexdigest()[:12]}.{extension}", data
-    digest = hashlib.sha256(f"{ART_DESIGN}:{show.title}".encode()).hexdigest()[:12]
-    return f"cover-{digest}.png", None
-
-
-@contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    """Only one publish at a time per output folder (released when the process ends, too)."""
-    path = folder / ".publish.lock"
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(f"{folder}: another publish is running (it holds {path}); "
-                               f"wait for it to finish, then publish again") from None
-        yield
-
-
-def _write(path: Path, data: bytes, durable: bool = False) -> int:
-    """Write atomically (temp file, then rename) unless the file already holds `data`."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return 0
-    except FileNotFoundError:
-        pass
-    _replace(path, data, durable)
-    return 1
-
-
-def _replace(path: Path, data: bytes, durable: bool = False) -> None:
-    """Write `data` to a temporary file, then rename it over `path`; `durable`: fsync both.
-
-    Only the feed is made durable: a page or copy lost to a power cut is written again by the
-    next publish, and syncing thousands of them would cost more than the rest together.
-    """
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    if durable:  # the rename itself survives a power cut only once the folder is synced
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
-def _sync(source: Path, target: Path) -> int:
-    """Publish a built file as a hard link to it, or a copy where a link cannot go.
-
-    A link costs no copying and is safe because the build never writes a file in place: it
-    writes a temporary file and renames it over the old name, so a rebuild gives build/<slug>/
-    a new file and the published link keeps the old bytes until the next publish relinks it.
-    (Only something that rewrote a published or built file in place would show in both.)
-    Up to date: the same file, or, for a copy, one with the built file's size and time
-    (copy2 keeps both).
-    """
-    src = os.stat(source)
-    try:
-        dst = os.stat(target)
-    except FileNotFoundError:
-        try:
-            os.link(source, target)  # a new name: appears whole, nothing to replace
-            return 1
-        except OSError:  # another file system, or one without links: copy it
-            pass
-    else:
-        if os.path.samestat(src, dst) or (dst.st_size == src.st_size and
-                                          dst.st_mtime_ns == src.st_mtime_ns):
-            return 0
-    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        temp.unlink(missing_ok=True)  # a crashed publish's, whose process id this one reuses
-        try:
-            os.link(source, temp)
-        except OSError:
-            shutil.copy2(source, temp)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return 1
-
-
-_OURS = re.compile(rb'<meta name="generator" content="podforge">')
-
-
-def _prune(out: Path, slugs: set[str], art_name: str) -> None:
-    """Take down pages this tool made for episodes no longer published, and replaced art."""
-    for child in out.iterdir():
-        if child.is_dir() and child.name not in slugs:
-            page = child / "index.html"
-            if page.is_file() and _OURS.search(page.read_bytes()[:1024]):
-                shutil.rmtree(child)
-        elif child.name.startswith("cover-") and child.name != art_name and \
-                child.suffix in (".png", ".jpg"):
-            child.unlink()
+def _check_unbuilt(found: Catalogue, ledger: Ledger) -> None:
+    """A script with no build is only a note, unless it was published: then it must be built."""
+    for script in found.unbuilt:
+        slug = next((s for s, e in ledger.episodes.items() if e.script == script), None)
+        if slug is not None:
+            raise PublishError(f"{script} was published as {slug!r} (published.yaml) but has no "
+                               f"build: run podforge build {Path(script).parent.as_posix()}")

@@ -31,6 +31,7 @@ from typing import Any
 
 from pipeline.errors import PublishError
 from pipeline.progress import Progress
+from pipeline.publish.output import content_name
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=300"
@@ -108,12 +109,6 @@ def content_type(name: str) -> str:
     if lower.endswith("chapters.json"):
         return "application/json+chapters"  # Podcasting 2.0 JSON chapters
     return CONTENT_TYPES.get(PurePosixPath(lower).suffix, "application/octet-stream")
-
-
-def content_name(name: str, sha256: str) -> str:
-    """`episode.mp3` → `episode-<sha256[:12]>.mp3`: a name that changes when the bytes do."""
-    path = PurePosixPath(name)
-    return f"{path.stem}-{sha256[:12]}{path.suffix}"
 
 
 def media_key(slug: str, name: str, data: bytes) -> str:

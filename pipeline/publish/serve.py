@@ -3,26 +3,41 @@
 Python's http.server ignores Range requests, and browsers seek audio with them: a player
 served without them cannot jump to a chapter. This handler answers a single byte range
 (206 Partial Content) and names podcast files' types, so the preview behaves like the real host.
+
+The preview tells the truth: feed.xml and the pages name the public base URL, which does not
+serve these files yet, so they are rewritten on the way out to name the preview's own address
+(from the request's Host), and a podcast app subscribed to the preview plays its enclosures.
+Chapters and transcripts carry `Access-Control-Allow-Origin: *`, as web players need; a path
+with a NUL is a 400; nothing outside the folder is served, not even through a symlink.
 Bound to localhost unless told otherwise: it is a preview, not a web server.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
+import xml.etree.ElementTree as ET
 from functools import partial
+from html import escape
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from pipeline.errors import PublishError
+
+ATOM = "{http://www.w3.org/2005/Atom}link"
+SHARED = {".vtt", ".srt", ".json", ".xml"}  # fetched by web players from other origins
+REWRITTEN = {".xml", ".html"}  # name the base URL: served with the preview's address instead
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 TYPES = {
     ".mp3": "audio/mpeg",
     ".vtt": "text/vtt; charset=utf-8",
     ".srt": "application/x-subrip; charset=utf-8",
-    ".json": "application/json",
+    ".json": "application/json+chapters",  # the published folder's JSON is chapters
     ".xml": "application/rss+xml",
     ".html": "text/html; charset=utf-8",
     ".png": "image/png",
@@ -58,17 +73,67 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
+def public_base(feed: bytes) -> str | None:
+    """The base URL a published feed names (its atom:link rel=self, less feed.xml)."""
+    try:
+        channel = ET.fromstring(feed).find("channel")
+    except ET.ParseError:
+        return None
+    for link in channel.iter(ATOM) if channel is not None else ():
+        if link.get("rel") == "self" and (href := link.get("href") or "").endswith("feed.xml"):
+            return href[:-len("feed.xml")]
+    return None
+
+
+def rewrite(data: bytes, public: str, preview: str) -> bytes:
+    """`data` with the public base URL (raw and as escaped markup) replaced by the preview's."""
+    for old, new in ((public, preview), (escape(public), escape(preview))):
+        data = data.replace(old.encode(), new.encode())
+    return data
+
+
 class PreviewHandler(SimpleHTTPRequestHandler):
-    """Static files with byte ranges and podcast content types."""
+    """Static files with byte ranges, podcast content types and the preview's own URLs."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **TYPES}
     _left: int | None = None  # bytes of the range still to send; None: the whole file
 
+    def _preview_base(self) -> str:
+        host = self.headers.get("Host", "")
+        if not _HOST.match(host):
+            bound, port = self.server.server_address[:2]
+            host = f"[{bound}]:{port}" if ":" in str(bound) else f"{bound}:{port}"
+        return f"http://{host}/"
+
+    def _inside(self, path: str) -> bool:
+        """The real file is in the served folder (a symlink may not lead out of it)."""
+        root = os.path.realpath(self.directory)
+        return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+    def end_headers(self) -> None:
+        if os.path.splitext(urlsplit(self.path).path)[1].lower() in SHARED:
+            self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
     def send_head(self):
-        path = self.translate_path(self.path)
         self._left = None
-        if not os.path.isfile(path) or self.path.split("?")[0].endswith("/"):
-            return super().send_head()  # folders, index pages, 404s
+        if "\x00" in unquote(urlsplit(self.path).path):
+            self.send_error(HTTPStatus.BAD_REQUEST, "A path may not hold a NUL")
+            return None
+        path = self.translate_path(self.path)
+        if not self._inside(path):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        if os.path.isdir(path) and self.path.split("?")[0].endswith("/") and \
+                os.path.isfile(os.path.join(path, "index.html")):
+            path = os.path.join(path, "index.html")
+        elif not os.path.isfile(path) or self.path.split("?")[0].endswith("/"):
+            return super().send_head()  # folders without a page, redirects, 404s
+        if not self._inside(path):
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        if os.path.splitext(path)[1] in REWRITTEN:
+            return self._rewritten(path)
         try:
             handle = open(path, "rb")
         except OSError:
@@ -96,6 +161,27 @@ class PreviewHandler(SimpleHTTPRequestHandler):
         handle.seek(first)
         self._left = last - first + 1
         return handle
+
+    def _rewritten(self, path: str):
+        """feed.xml or a page, naming the preview's address where it names the public one."""
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+            with open(os.path.join(self.directory, "feed.xml"), "rb") as handle:
+                public = public_base(handle.read())
+        except FileNotFoundError:
+            public = None
+        except OSError:
+            self.send_error(HTTPStatus.NOT_FOUND, "File not found")
+            return None
+        if public:
+            data = rewrite(data, public, self._preview_base())
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        return io.BytesIO(data)
 
     def copyfile(self, source, outputfile) -> None:
         if self._left is None:
@@ -128,7 +214,8 @@ def serve(directory: Path | str, host: str = "127.0.0.1", port: int = 8000) -> N
     server = make_server(directory, host, port)
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    print(f"Serving {directory} at http://{shown}:{bound_port}/ (Ctrl-C to stop)",
+    print(f"Serving {directory} at http://{shown}:{bound_port}/ (Ctrl-C to stop); subscribe "
+          f"to http://{shown}:{bound_port}/feed.xml: its URLs are rewritten to this preview",
           file=sys.stderr)
     try:
         server.serve_forever()

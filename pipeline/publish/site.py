@@ -12,50 +12,20 @@ import datetime as dt
 import re
 from functools import cache
 from html import escape as _escape
-from html import unescape
 from importlib.resources import files
 from string import Template
-from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
-from pipeline.model import Credit
-
-if TYPE_CHECKING:
-    from pipeline.publish.run import Episode
-    from pipeline.show import Show
+from pipeline.model import Chapter, Credit, TimedLine
+from pipeline.publish.episodes import Episode
+from pipeline.script.credits import THANKS
+from pipeline.show import Show
+from pipeline.timefmt import stamp
 
 
 def escape(text: str) -> str:
     """For text and double-quoted attributes alike (apostrophes stay readable)."""
     return _escape(text, quote=False).replace('"', "&quot;")
-
-
-class Caption(NamedTuple):
-    """One timed line of the transcript (a tuple: a catalogue's transcripts hold 100,000s)."""
-
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-
-
-# ---------------------------------------------------------------- small shared formatting
-
-
-def hms(seconds: float) -> str:
-    """HH:MM:SS, as itunes:duration wants it."""
-    s = max(0, round(seconds))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def stamp(seconds: float) -> str:
-    """A timestamp as a listener reads it: 4:05, or 1:04:05 past the hour."""
-    return _clock(max(0, int(seconds)))
-
-
-@cache  # one entry per second of audio: every transcript line shows one
-def _clock(s: int) -> str:
-    h, m, sec = s // 3600, s % 3600 // 60, s % 60
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def long_date(day: dt.date) -> str:
@@ -71,6 +41,9 @@ def credits_by_role(credits: Iterable[Credit]) -> tuple[tuple[str, tuple[str, ..
             people = roles.setdefault(role, [])
             if name not in people:
                 people.append(name)
+    thanks = roles.pop(THANKS, None)  # thanked last, after everyone credited with a role
+    if thanks:
+        roles[THANKS] = thanks
     return tuple((role, tuple(people)) for role, people in roles.items())
 
 
@@ -90,55 +63,6 @@ def linkify(text: str) -> str:
         last = m.end()
     out.append(escape(text[last:]))
     return "".join(out)
-
-
-# ---------------------------------------------------------------- transcripts
-
-_TIME = r"((?:\d+:)?\d+:\d+[.,]\d+)"  # [hh:]mm:ss.ttt
-_CUE = re.compile(r"^[ \t]*" + _TIME + r"[ \t]+-->[ \t]+" + _TIME +
-                  r"[^\n]*\n((?:[ \t]*\S[^\n]*\n?)*)", re.M)
-_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
-_TAG = re.compile(r"</?[^>]*>")
-
-
-def _seconds(time: str) -> float:
-    """Seconds from a cue time, [hh:]mm:ss.ttt (or ss,ttt)."""
-    parts = time.replace(",", ".").split(":")
-    if len(parts) == 3:
-        return int(parts[0]) * 3600 + int(parts[1]) * 60 + float(parts[2])
-    return int(parts[0]) * 60 + float(parts[1])
-
-
-def parse_vtt(text: str) -> tuple[Caption, ...]:
-    """The cues of a WebVTT file as plain text; voice tags (<v Name>) become the speaker.
-
-    One regular expression over the whole file, and one unescape of all the cues' text: a
-    catalogue's transcripts run to hundreds of thousands of cues.
-    """
-    text = text.replace("\r\n", "\n")
-    cues = _CUE.findall(text)
-    speakers, payloads = [], []
-    for _, _, payload in cues:
-        speaker = None
-        if "<" in payload:
-            voice = _VOICE.search(payload)
-            speaker = voice[1].strip() if voice else None
-            payload = _TAG.sub("", payload)
-        speakers.append(speaker)
-        payloads.append(payload)
-    if "&" in text:  # NUL separates the cues: no character reference can contain one
-        payloads = unescape("\0".join(payloads)).split("\0") if "\0" not in text \
-            else [unescape(p) for p in payloads]
-    captions, seconds = [], {}  # a cue usually ends where the next starts: convert once
-    for (start, end, _), payload, speaker in zip(cues, payloads, speakers):
-        body = " ".join(payload.split())
-        if body:
-            if start not in seconds:
-                seconds[start] = _seconds(start)
-            if end not in seconds:
-                seconds[end] = _seconds(end)
-            captions.append(Caption(seconds[start], seconds[end], body, speaker))
-    return tuple(captions)
 
 
 # ---------------------------------------------------------------- show notes (content:encoded)
@@ -205,11 +129,12 @@ def _fill(name: str, **values: str) -> str:
 
 
 def _page(show: Show, title: str, feed_href: str, body: str, script: str = "",
-          key: str = "") -> str:
+          key: str = "", description: str | None = None) -> str:
+    about = " ".join((description or show.description).split())
     return _fill("base.html",
                  stamp=f"\n<!-- podforge inputs {escape(key)} -->" if key else "",
                  lang=escape(show.language), title=escape(title), show=escape(show.title),
-                 feed=escape(feed_href), body=body, script=script)
+                 description=escape(about), feed=escape(feed_href), body=body, script=script)
 
 
 def design() -> bytes:
@@ -252,57 +177,71 @@ def index_page(show: Show, episodes: Sequence[Episode], feed_url: str,
     return _page(show, show.title, "feed.xml", body)
 
 
-def _seek(start: float, end: float) -> str:
-    return (f'<button type="button" class="seek" data-start="{start:g}" data-end="{end:g}">'
-            f"{stamp(start)}</button>")
+def _seek(start: float, end: float, title: str) -> str:
+    return (f'<button type="button" class="seek" data-start="{start:g}" data-end="{end:g}" '
+            f'aria-label="Play from {stamp(start)}: {escape(title)}">{stamp(start)}</button>')
 
 
-def _transcript(captions: Sequence[Caption]) -> str:
-    """A line for each cue, its time a button that seeks the player; speakers where they change.
+def _transcript(lines: Sequence[TimedLine], chapters: Sequence[Chapter]) -> str:
+    """The transcript as paragraphs (one per chapter, and where the speaker changes), each
+    sentence a span the player highlights as it is spoken and a click seeks to.
 
-    The hot loop of a publish (hundreds of thousands of cues in a catalogue), so the cues'
+    The hot loop of a publish (hundreds of thousands of lines in a catalogue), so the lines'
     text is escaped in one call and each time is formatted once.
     """
-    texts = escape("\n".join([c[2] for c in captions])).split("\n")
-    if len(texts) != len(captions):  # a caption's own text has a line break
-        texts = [escape(c[2]) for c in captions]
-    lines, speaker, marks = [], None, {}  # marks: time → its data-start/-end text
-    for (start, end, _, who), text in zip(captions, texts):
+    texts = escape("\n".join([line.text for line in lines])).split("\n")
+    if len(texts) != len(lines):  # a line's own text has a line break
+        texts = [escape(line.text) for line in lines]
+    breaks = sorted({c.start for c in chapters[1:]})
+    paragraphs: list[str] = []
+    spans: list[str] = []
+    speaker, marks, at = None, {}, 0  # marks: time → its data-start/-end text
+    for line, text in zip(lines, texts):
+        start, end, who = line.start, line.end, line.speaker
+        turn = at < len(breaks) and start >= breaks[at] - 1e-6
+        while at < len(breaks) and start >= breaks[at] - 1e-6:
+            at += 1
+        if spans and (turn or (who and who != speaker)):
+            paragraphs.append("<p>" + " ".join(spans) + "</p>")
+            spans = []
         if (a := marks.get(start)) is None:
             a = marks[start] = f"{start:g}"
         if (z := marks.get(end)) is None:
             z = marks[end] = f"{end:g}"
-        if who and who != speaker:
-            text = f'<span class="who">{escape(who)}</span>{text}'
-            speaker = who
-        lines.append(f'<p><button type="button" class="seek" data-start="{a}" data-end="{z}">'
-                     f"{_clock(int(start)) if start > 0 else '0:00'}</button> {text}</p>")
-    return "\n".join(lines)
+        lead = ""
+        if not spans:
+            lead = f'<span class="at">{stamp(start)}</span> '
+            if who:
+                lead += f'<span class="who">{escape(who)}</span>'
+        speaker = who or speaker
+        spans.append(f'{lead}<span class="line" data-start="{a}" data-end="{z}" tabindex="0">'
+                     f"{text}</span>")
+    if spans:
+        paragraphs.append("<p>" + " ".join(spans) + "</p>")
+    return "\n".join(paragraphs)
 
 
-def episode_page(show: Show, episode: Episode, captions: Sequence[Caption] = (),
-                 key: str = "") -> str:
+def episode_page(show: Show, episode: Episode, key: str = "") -> str:
     """One episode: player, chapters and transcript that seek it, credits, notes, sources.
 
     `key` (a digest of the page's inputs) is recorded in it as a comment, so the publisher
     can tell a page is current without drawing it again.
     """
     ends = [c.start for c in episode.chapters[1:]] + [episode.duration]
-    chapters = "".join(f"<li>{_seek(c.start, end)} {escape(c.title)}</li>"
+    chapters = "".join(f"<li>{_seek(c.start, end, c.title)} {escape(c.title)}</li>"
                        for c, end in zip(episode.chapters, ends))
-    lines = _transcript(captions) if captions else ""
+    lines = _transcript(episode.lines, episode.chapters) if episode.lines else ""
     credits = "".join(f"<dt>{escape(role_label(role))}</dt><dd>{escape(', '.join(people))}</dd>"
                       for role, people in credits_by_role(episode.credits))
     sources = "".join(f"<li>{linkify(s)}</li>" for s in episode.sources)
     notes = "".join(f"<p>{escape(p)}</p>" for p in _paragraphs(episode.metadata.summary))
-    files_ = [(episode.audio.name, "MP3")] + [
-        (path.name, label) for path, label in ((episode.chapters_file, "Chapters (JSON)"),
-                                               (episode.transcript_vtt, "Transcript (WebVTT)"),
-                                               (episode.transcript_srt, "Transcript (SRT)"))
-        if path is not None]
+    files_ = [(episode.audio_name, "MP3")] + [(path.name, label) for path, label in (
+        (episode.chapters_file, "Chapters (JSON)"),
+        (episode.transcript_vtt, "Transcript (WebVTT)"),
+        (episode.transcript_srt, "Transcript (SRT)"))]
     body = _fill(
         "episode.html", show=escape(show.title), title=escape(episode.title), meta=_meta(episode),
-        audio=escape(episode.audio.name),
+        audio=escape(episode.audio_name),
         notes=_section("Show notes", notes, "notes"),
         chapters=_section("Chapters", chapters and f'<ol class="chapters">{chapters}</ol>',
                           "chapters"),
@@ -314,7 +253,8 @@ def episode_page(show: Show, episode: Episode, captions: Sequence[Caption] = (),
         files="\n".join(f'<li><a href="{escape(name)}">{escape(label)}</a></li>'
                         for name, label in files_))
     script = f"<script>\n{_text('player.js')}</script>"
-    return _page(show, f"{episode.title} · {show.title}", "../feed.xml", body, script, key)
+    return _page(show, f"{episode.title} · {show.title}", "../feed.xml", body, script, key,
+                 episode.metadata.summary)
 
 
 def _section(heading: str, html: str, anchor: str) -> str:

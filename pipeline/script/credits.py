@@ -150,6 +150,12 @@ def _by_clauses(text: str, host: str | None) -> list[tuple[tuple[str, ...], list
     return clauses
 
 
+THANKS = "special thanks"  # a Credit role outside the taxonomy: publish lists it, maps it to none
+_THANKS = re.compile(r"^(?:and\s+)?(?:a\s+)?(?:very\s+)?special\s+thanks\s*"
+                     r"(?:(?:go(?:es)?|are\s+due)\s+)?(?:to\s+|:\s*)(?P<names>.+)$",
+                     re.IGNORECASE)
+
+
 def read_sentence(text: str, host: str | None, opener: str) -> list | None:
     """One credit sentence → [(roles, [(name, org)])], or None when it cannot be read."""
     text = normalize(text).rstrip(".!")
@@ -157,6 +163,10 @@ def read_sentence(text: str, host: str | None, opener: str) -> list | None:
     if opening:
         rest = text[opening.end:].strip(" ,")
         return [] if not rest else _by_clauses(rest, host)
+    thanks = _THANKS.match(text)
+    if thanks:  # thanked, not credited: no podcast:person role, but listed in the notes
+        people = names_of(re.sub(r"^the\s+", "", thanks["names"]), host)
+        return [((THANKS,), people)] if people else None
     stripped = _THIS_EPISODE.sub("", text)
     if " by " in f" {stripped} ":
         return _by_clauses(stripped, host)

@@ -332,9 +332,15 @@ def test_media_are_links_that_keep_the_old_bytes_until_the_next_publish(project,
     assert served.read_bytes() == audio  # the build moved on; what listeners get did not
     assert not os.path.samestat(built.stat(), served.stat())
 
+    before = {p: p.stat().st_mtime_ns for p in (root / "feed").rglob("*") if p.is_file()}
     result = run(project)
+    after = {p: p.stat().st_mtime_ns for p in (root / "feed").rglob("*") if p.is_file()}
     assert served.read_bytes() == shorter and os.path.samestat(built.stat(), served.stat())
-    assert result.written >= 1
+    changed = sorted(str(p.relative_to(root)) for p in after if before.get(p) != after[p])
+    # The media, and the two files that give its length: the enclosure and the episode's page.
+    assert changed == ["feed/feed.xml", "feed/great-molasses-flood/episode.mp3",
+                       "feed/great-molasses-flood/index.html"]
+    assert result.written == len(changed)
     enclosures = {e.href: int(e.length) for e in
                   (x.enclosures[0] for x in feedparser.parse(result.feed.read_bytes()).entries)}
     assert enclosures == {BASE_URL + "great-molasses-flood/episode.mp3": len(shorter),
@@ -353,7 +359,10 @@ def test_media_are_copied_where_they_cannot_be_linked(project, audio, monkeypatc
     served = root / "feed" / "great-molasses-flood" / "episode.mp3"
     assert served.read_bytes() == audio and not os.path.samestat(built.stat(), served.stat())
     assert served.stat().st_mtime_ns == built.stat().st_mtime_ns  # copy2 keeps the time
-    assert result.written > 0 and run(project).written == 0  # a copy with the time is current
+    files = [p for p in (root / "feed").rglob("*") if p.is_file() and p.name != ".publish.lock"]
+    # The first publish writes every file: cover, index, feed, and five for each of two episodes.
+    assert result.written == len(files) == 3 + 2 * 5
+    assert run(project).written == 0  # a copy with the time is current
     _rebuild(built, audio[:-100])
     run(project)
     assert served.read_bytes() == audio[:-100]

@@ -16,9 +16,10 @@ from pipeline.script.text import match_template, render_template
 
 LITERALS = ("from", "this", "is", "on", "next", "and", "today", "hosted", "by", "me", "i'm",
             "with", "the", "of")
+# A value word is a name (capitalised, or digits) and never one of the template's own words.
 _NAME_WORD = (st.builds(str.__add__, st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
                         st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8))
-              | st.integers(0, 9999).map(str)).filter(lambda w: w.lower() not in LITERALS)  # a value word is never mistaken for the template's
+              | st.integers(0, 9999).map(str)).filter(lambda w: w.lower() not in LITERALS)
 VALUE = st.lists(_NAME_WORD, min_size=1, max_size=4).map(" ".join)
 LITERAL = st.tuples(st.lists(st.sampled_from(LITERALS), min_size=1, max_size=3).map(" ".join),
                     st.sampled_from(["", ","]))

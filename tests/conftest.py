@@ -12,6 +12,9 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"
+# An original episode shaped like the seed transcript, glitches included (tests/data/README.md).
+STANDIN = DATA / "scripts" / "standin-halifax-explosion.txt"
 
 
 def shared(relative: str) -> Path:

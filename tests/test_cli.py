@@ -82,7 +82,8 @@ def test_show_yaml_error_names_its_line(show_dir: Path):
     (show_dir / "show.yaml").write_text("title: [unclosed\nhost: x\n", encoding="utf-8")
     result = run("validate", cwd=show_dir)
     assert result.exit_code == 2
-    assert "show.yaml:3:1: YAML error" in result.stderr or "show.yaml:2:" in result.stderr
+    assert result.stderr == (f"podforge: {show_dir / 'show.yaml'}:2:5: YAML error: expected ',' "
+                             "or ']', but got ':': fix the YAML syntax\n")
 
 
 def test_front_matter_error_names_its_line(tmp_path: Path):

@@ -166,7 +166,8 @@ def test_podcast_guid_is_the_spec_uuid5():
 def test_channel_has_apple_and_podcasting20_tags(published):
     _, feed = published
     ch = channel(feed)
-    assert ch.findtext("title") and ch.findtext("description") and ch.findtext("link")
+    assert (ch.findtext("title"), ch.findtext("description"), ch.findtext("link")) == (
+        "The Daybook", "One date, one true story, every weekday.", BASE_URL)
     assert ch.findtext("language") == "en"
     assert ch.find("itunes:image", NS).get("href").startswith(BASE_URL + "cover-")
     assert [c.get("text") for c in ch.findall("itunes:category", NS)] == \
@@ -362,7 +363,7 @@ def test_scheduled_episodes_wait_and_drafts_never_publish(project):
     early = run(project, include_scheduled=True)
     assert early.episodes == ("future-episode", *PUBLISHED)
     titles = [i.findtext("title") for i in channel(early.feed.read_bytes()).findall("item")]
-    assert "Still to Come" in titles and "Not Ready" not in titles
+    assert titles == ["Still to Come", TRICKY_TITLE, "The Great Molasses Flood"]  # no draft
     assert len(list((root / "feed" / "future-episode").glob("future-episode-*.mp3"))) == 1
     later = run(project, now=dt.datetime(2026, 6, 1, 10, 0, tzinfo=dt.timezone.utc))
     assert later.episodes[0] == "future-episode"  # due at 10:00 UTC on its date

@@ -15,10 +15,71 @@ from pipeline.model import SEGMENT_KINDS
 from pipeline.script.parse import parse, read_script
 from pipeline.script.taxonomy import ROLES
 
-from conftest import MINIMAL, ROOT, shared
+from conftest import MINIMAL, ROOT, STANDIN, shared
 
 OPENER = "From {network}, this is {show}"
 
+
+@pytest.fixture(scope="module")
+def standin():
+    return read_script(STANDIN)
+
+
+def test_standin_header(standin):
+    m = standin.metadata
+    assert m.date == dt.date(2024, 12, 6)
+    assert m.title == "The Halifax Harbour Explodes"
+    assert (m.date_line, m.title_line, m.summary_line) == (1, 3, 7)  # the repeated title skipped
+    assert m.summary.startswith("December 6, 1917. In the narrow channel of Halifax Harbour,")
+    assert m.event_date == dt.date(1917, 12, 6)
+    assert standin.stray == ()
+
+
+def test_standin_segments(standin):
+    spans = [(s.kind, s.number, s.title, s.start_line, s.end_line) for s in standin.segments]
+    assert spans == [
+        ("cold_open", None, None, 9, 27),
+        ("intro", None, None, 29, 33),
+        ("act", 1, "The Narrows", 35, 55),
+        ("act", 2, "Nine Oh Four", 57, 81),
+        ("act", 3, "The Relief Train", 83, 95),
+        ("teaser", None, None, 97, 97),
+        ("credits", None, None, 99, 111),
+    ]
+    assert [s.heading_line for s in standin.segments] == [9, None, 35, 57, 83, None, None]
+    assert [(c.kind, c.name, c.line) for s in standin.segments for c in s.cues] == [
+        ("sfx", "rumble", 21), ("sfx", "rumble", 71)]
+    # `wc -w` of lines 9-111 without headings and cues says 1,904; "9:04" is spoken as two words.
+    assert standin.words == 1905
+
+
+def test_standin_identity_is_inferred_from_the_intro(standin):
+    assert (standin.identity.network, standin.identity.host, standin.identity.show) == (
+        "Fernhill and Copperline", "Marisol Quint", "Almanac Hour")
+
+
+def test_standin_credits(standin):
+    got = [(c.name, c.roles, c.organization, c.line) for c in standin.credits]
+    assert got == [
+        ("Marisol Quint", ("host", "editor", "executive producer", "composer"), None, 99),
+        ("Teodor Vasko", ("audio editor",), None, 101),
+        ("Odile Farrant", ("sound designer",), None, 103),
+        ("Elias Brandvold", ("writer", "researcher"), None, 107),
+        ("Hannah Osei-Kamara", ("producer",), None, 109),
+        ("Rufus Delacroix", ("executive producer",), "Fernhill", 111),
+        ("Ines Abernathy", ("executive producer",), "Copperline", 111),
+    ]
+    assert [n for n in standin.notes if n.code == "C001"] == []  # every sentence understood
+
+
+def test_standin_glued_teaser_is_noted_with_its_column(standin):
+    (glued,) = [n for n in standin.notes if n.code == "G001"]
+    assert (glued.line, glued.column) == (97, 8)
+    assert STANDIN.read_text(encoding="utf-8").splitlines()[96][glued.column - 3:][:9] == \
+        "onAlmanac"
+
+
+# The seed transcript itself, when ../shared is next to the checkout: extra checks on real text.
 
 @pytest.fixture(scope="module")
 def seed():

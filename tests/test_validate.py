@@ -10,7 +10,7 @@ from pipeline.script.parse import parse, read_script
 from pipeline.show import Bounds, EpisodeFormat, Show
 from pipeline.script.validate import validate
 
-from conftest import MINIMAL, ROOT, shared
+from conftest import DATA, MINIMAL, ROOT, STANDIN, shared
 
 SHOW = Show(title="Test Show", host="Ann Host", network="Test Network", description="d",
             format=EpisodeFormat(minutes=Bounds(0, 90)))
@@ -57,6 +57,16 @@ def test_s005_stray_text_in_the_header():
 
 
 def test_s005_the_article_is_not_a_script():
+    diagnostics = validate(read_script(DATA / "scripts" / "article-sable-island.txt"), "a.txt",
+                           None, None)
+    assert [(d.code, d.line, d.severity) for d in diagnostics] == [
+        ("S001", 1, "error")] * 5 + [("S005", 1, "error")]
+    missing = [d.message.split(":")[0] for d in diagnostics if d.code == "S001"]
+    assert missing == ["missing cold open", "missing intro", "missing acts", "missing teaser",
+                       "missing credits"]
+
+
+def test_s005_the_seed_article_is_not_a_script():
     diagnostics = validate(read_script(shared(
         "seeds/article-trotsky-struggle-against-stalinism.txt")), "a.txt", None, None)
     found = {d.code for d in diagnostics}
@@ -180,6 +190,35 @@ def test_without_a_show_the_identity_is_the_intros_own():
     assert codes(broken("Next on Test Show.", "Next on Other Show."), None) == ["I001", "L001"]
 
 
+def test_the_standin_transcript_has_only_its_glitches():
+    found = [(d.code, d.line, d.column, d.severity)
+             for d in validate(read_script(STANDIN), "t", None, None)]
+    assert found == [("G002", 39, 379, "warning"), ("G001", 97, 8, "warning")]
+    lines = STANDIN.read_text(encoding="utf-8").splitlines()
+    assert lines[38][378:].startswith("inHalifax") and lines[96][7:].startswith("Almanac")
+
+
+def test_the_standin_is_checked_against_its_own_show():
+    from pipeline.manifest import load_manifest
+    from pipeline.show import load_show
+    show = load_show(DATA / "show.yaml")
+    assets = frozenset(load_manifest(show.resolve(show.sound.manifest)))
+    found = [(d.code, d.line) for d in validate(read_script(STANDIN), "t", show, assets)]
+    assert found == [("G002", 39), ("G001", 97)]
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (8, 30, []),  # 1,905 words at 150 a minute: 12.7 minutes, a real episode's length
+    (15, 30, ["1905 words is about 12.7 minutes at 150 words a minute; the show runs 15 to 30"]),
+    (3, 12, ["1905 words is about 12.7 minutes at 150 words a minute; the show runs 3 to 12"]),
+])
+def test_l001_on_an_episode_of_real_length(low, high, expected):
+    show = dataclasses.replace(SHOW, format=EpisodeFormat(minutes=Bounds(low, high)))
+    found = [d for d in validate(read_script(STANDIN), "t", show, None) if d.code == "L001"]
+    assert [d.message for d in found] == expected
+    assert [d.line for d in found] == [9] * len(expected)  # where the episode starts
+
+
 def test_the_seed_transcript_has_only_its_glitches():
     path = shared("seeds/history-daily-trotsky-exile.txt")
     found = [(d.code, d.line, d.column) for d in validate(read_script(path), "t", None, None)]
@@ -189,7 +228,8 @@ def test_the_seed_transcript_has_only_its_glitches():
 def test_the_example_episodes_are_clean():
     from pipeline.project import check_scripts, open_project
     check = check_scripts([], open_project(ROOT))
-    assert check.files >= 1 and check.unreadable == ()
+    assert check.files == len(list((ROOT / "episodes").glob("*/script.txt"))) == 2
+    assert check.unreadable == ()
     assert [d.as_text() for d in check.diagnostics] == []
 
 

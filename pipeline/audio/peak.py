@@ -14,6 +14,14 @@ def db(amplitude: float) -> float:
     return 20 * np.log10(amplitude) if amplitude > 0 else -np.inf
 
 
+def _as_frames(samples, channels: int | None = None) -> np.ndarray:
+    """(frames, channels) float32; an empty block too (reshape cannot infer -1 from size 0)."""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.size == 0:
+        return x.reshape(0, channels or (x.shape[1] if x.ndim == 2 else 1))
+    return x.reshape(len(x), -1)
+
+
 
 
 # BS.1770-4 Annex 2: the 48-tap interpolator as four 12-tap phases, each giving one of the four
@@ -37,7 +45,7 @@ def true_peak_dbtp(samples: np.ndarray, rate: int, floor_dbtp: float = -np.inf) 
     With `floor_dbtp` (a running maximum, say), only windows that could beat it are oversampled:
     the answer is exact whenever it exceeds the floor, which is all a running maximum needs.
     """
-    x = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1)
+    x = _as_frames(samples)
     peak = float(_frame_peaks(x).max()) if x.size else 0.0
     if peak == 0 or rate >= _OVERSAMPLED_RATE:
         return db(peak)
@@ -56,7 +64,7 @@ class TruePeakMeter:
         self._peak = 0.0
 
     def add(self, block: np.ndarray) -> None:
-        block = np.asarray(block, dtype=np.float32).reshape(len(block), -1)
+        block = _as_frames(block, self._tail.shape[1])
         if not len(block):
             return
         x = np.concatenate([self._tail, block])
@@ -168,7 +176,7 @@ class Limiter:
         self._skip = self.latency  # the zeros the delay line starts with
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        x = np.asarray(block, dtype=np.float32).reshape(len(block), -1)
+        x = _as_frames(block, self.channels)
         if x.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
         out = self._run(x)

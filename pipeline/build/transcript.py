@@ -6,7 +6,9 @@ consumer agrees on where a chapter starts.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 from collections.abc import Sequence
 
@@ -17,25 +19,46 @@ MAX_CUE_CHARS = 120
 
 
 def split_long(lines: Sequence[TimedLine]) -> list[TimedLine]:
-    """Break a line longer than a caption can hold at word boundaries, sharing its time."""
+    """Break a line longer than a caption can hold at word boundaries, sharing its time.
+
+    Each piece's time is its share of the characters, so pieces are balanced by characters, and
+    more are made until every one fits both limits (a single word too long for them stays whole).
+    """
     out = []
     for line in lines:
         words = line.text.split()
-        if line.end - line.start <= MAX_CUE_SECONDS and len(line.text) <= MAX_CUE_CHARS:
+        seconds = line.end - line.start
+        if seconds <= MAX_CUE_SECONDS and len(line.text) <= MAX_CUE_CHARS:
             out.append(line)
             continue
-        parts = max(2, round((line.end - line.start) / MAX_CUE_SECONDS),
-                    -(-len(line.text) // MAX_CUE_CHARS))
-        size = -(-len(words) // parts)
-        chunks = [words[i:i + size] for i in range(0, len(words), size)]
-        total = sum(len(" ".join(c)) for c in chunks) or 1
+        parts = max(2, math.ceil(seconds / MAX_CUE_SECONDS), -(-len(line.text) // MAX_CUE_CHARS))
+        while True:
+            chunks = _balanced(words, min(parts, len(words)))
+            total = sum(len(c) for c in chunks) or 1
+            if parts >= len(words) or all(
+                    len(c) <= MAX_CUE_CHARS and seconds * len(c) / total <= MAX_CUE_SECONDS
+                    for c in chunks):
+                break
+            parts += 1
         t = line.start
-        for chunk in chunks:
-            text = " ".join(chunk)
-            step = (line.end - line.start) * len(text) / total
+        for text in chunks:
+            step = seconds * len(text) / total
             out.append(TimedLine(round(t, 3), round(t + step, 3), text, line.speaker))
             t += step
     return out
+
+
+def _balanced(words: list[str], parts: int) -> list[str]:
+    """`words` in `parts` runs of about equal length: each cut at the word boundary nearest its
+    share of the text."""
+    ends = list(itertools.accumulate(len(w) + 1 for w in words))  # offset after each word
+    cuts, previous = [], 0
+    for i in range(1, parts):
+        ideal = ends[-1] * i / parts
+        previous = min(range(previous + 1, len(words) - (parts - i) + 1),
+                       key=lambda j: abs(ends[j - 1] - ideal))
+        cuts.append(previous)
+    return [" ".join(words[a:b]) for a, b in zip([0, *cuts], [*cuts, len(words)])]
 
 
 def _stamp(seconds: float, sep: str) -> str:

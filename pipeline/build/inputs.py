@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.build.cache import RENDER_VERSION, Hashes, key
 from pipeline.build.plan import check_cues, check_sound
+from pipeline.build.takes import Takes
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Script
@@ -48,7 +49,7 @@ class Job:
     script: Script
     assets: dict[str, Asset]
     asset_hash: dict[str, str]
-    takes: dict[str, Path | None]
+    takes: Takes
     inputs: str  # inputs_key of all of the above
 
 
@@ -78,14 +79,15 @@ def asset_hashes(assets: dict[str, Asset], hashes: Hashes) -> dict[str, str]:
     return {name: hashes(a.path) for name, a in assets.items()}
 
 
-def inputs_key(show: Show, script_path: Path, assets: dict[str, str],
-               takes: dict[str, Path | None], hashes: Hashes) -> str:
+def inputs_key(show: Show, script_path: Path, assets: dict[str, str], takes: Takes,
+               hashes: Hashes) -> str:
     """One digest of every input of an episode's build: equal keys, equal outputs."""
     artwork = show.resolve(show.artwork) if show.artwork else None
     return key(RENDER_VERSION, __version__, repr(dataclasses.replace(show, root=None)),
                hashlib.sha256(script_path.read_bytes()).hexdigest(),
                _sources_hash(script_path.parent / "sources.txt"), sorted(assets.items()),
                sorted((slug, hashes(take) if take else None) for slug, take in takes.items()),
+               hashes(takes.episode) if takes.episode else None,
                hashes(artwork) if artwork and artwork.is_file() else None)
 
 

@@ -20,6 +20,8 @@ def build(project: Project, scripts: list[Path], options: Options,
     for path in scripts:
         show, script, assets = prepare(project, path)
         takes = takes_for(script, path.parent, options.takes_only)
+        for warning in takes.warnings:
+            progress.note(f"warning: {warning}")
         asset_hash = asset_hashes(assets, hashes)
         slug = episode_slug(path, script)
         job = Job(path, slug, project.root / "build" / slug, show, script, assets, asset_hash,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,21 @@ class Podforge(click.Group):
         except PodforgeError as err:
             click.echo(f"podforge: {err}", err=True)
             ctx.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them
+        except KeyboardInterrupt:  # temporary files are removed by the `finally`s on the way out
+            click.echo("podforge: interrupted", err=True)
+            ctx.exit(130)
+        except RecursionError:
+            click.echo("podforge: input nested too deeply to read; simplify it", err=True)
+            ctx.exit(2)
+        except Exception as err:  # a bug: one line, unless PODFORGE_DEBUG asks for the trace
+            if os.environ.get("PODFORGE_DEBUG"):
+                raise
+            click.echo(f"podforge: internal error, a bug in podforge ({type(err).__name__}: "
+                       f"{err}); please report it with the input (PODFORGE_DEBUG=1 shows "
+                       "where)", err=True)
+            ctx.exit(70)
 
 
 @click.group(cls=Podforge, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +73,7 @@ def validate(fmt: str, show_file: Path | None, paths: tuple[Path, ...]) -> None:
     else:
         for d in check.diagnostics:
             click.echo(d.as_text())
-    for problem in check.unreadable:
+    for problem in check.unreadable:  # also among the diagnostics, as E001
         click.echo(f"podforge: {problem}", err=True)
     click.echo(summary(list(check.diagnostics), check.files), err=True)
     sys.exit(2 if check.unreadable else 1 if check.diagnostics else 0)

@@ -1,12 +1,16 @@
-"""Atomic writes: every file podforge makes appears whole under its name, or not at all."""
+"""The file edge: atomic writes (every file appears whole or not at all), and the one check that
+keeps every path podforge reads or writes inside the show."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
+
+from .errors import PodforgeError
 
 
 def _temporary(path: Path) -> Path:
@@ -34,3 +38,43 @@ def save_array(path: Path, array: np.ndarray) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+SLUG_HINT = "use lower-case letters, digits and hyphens, e.g. great-molasses-flood"
+
+
+def is_slug(name: object) -> bool:
+    """A plain name that is safe as one path component: no dots, slashes or spaces."""
+    return isinstance(name, str) and len(name) <= 100 and bool(SLUG.fullmatch(name))
+
+
+def resolved(path: Path) -> Path:
+    """path.resolve(), with a symlink loop or an unreadable folder as a PodforgeError."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError) as err:  # RuntimeError: 3.11's "Symlink loop from …"
+        raise PodforgeError(f"{path}: cannot follow this path ({_why(err)}); "
+                            "fix or remove the link") from None
+
+
+def inside(root: Path, path: Path, what: str, allow_outside: bool = False) -> Path:
+    """`path`, resolved, if it stays inside the show's folder `root`; else a PodforgeError.
+
+    Every name that becomes a path (slugs, asset files, takes, --out) goes through here, for
+    writes and reads alike, so `..` or a symlink can never lead podforge out of the show.
+    """
+    target = resolved(path)
+    if allow_outside:
+        return target
+    base = resolved(root)
+    if target != base and base not in target.parents:
+        raise PodforgeError(f"{path}: {what} leads outside the show's folder {base}; keep it "
+                            "inside, or set `allow_outside: true` in show.yaml to allow this")
+    return target
+
+
+def _why(err: BaseException) -> str:
+    if isinstance(err, RuntimeError):
+        return "a symlink loop"
+    return getattr(err, "strerror", None) or str(err)

@@ -9,7 +9,8 @@ I001 a show line off its template   I002 "Today is" date   I003 "Today is" title
 C001 credit not understood   C002 no one credited   Q001 unknown asset   Q002 malformed cue
 Q003 cue where it cannot play   Q004 cue inside narration   L001 spoken length
 G001 words glued at a marker   G002 words glued in narration   M001/M002 front matter
-P001 a "fill me in" placeholder
+M003 a slug that is not a plain name   H005 a date not on the calendar   X001 control
+characters removed   E001 a file that cannot be read at all   P001 a "fill me in" placeholder
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Callable, Iterator
 
 from .model import Diagnostic, Script, Segment
 from .show import EpisodeFormat, Show
-from .text import column_of, match_template, normalize, parse_date, spoken_date
+from .text import (column_of, impossible_date, match_template, normalize, parse_date,
+                   spoken_date)
 
 PLACEHOLDER = "Fill me in"
 _PLACEHOLDER = re.compile(re.escape(PLACEHOLDER), re.IGNORECASE)
@@ -28,7 +30,7 @@ _GLUED = re.compile(r"(?<![\w'’])[a-z]{2,}[.!?;:]?(?=[A-Z][a-z]{2})")  # "inMo
 Finding = tuple[int, int, str, str]  # line, column, code, message
 Rule = Callable[[Script, EpisodeFormat, Show | None, frozenset[str] | None], Iterator[Finding]]
 _WARNINGS = {"S005s", "S006", "H003", "H004", "C001", "C002", "Q004", "L001", "G001", "G002",
-             "M001", "P001"}
+             "M001", "P001", "X001"}
 RULES: list[Rule] = []
 
 
@@ -136,7 +138,7 @@ def header(script, fmt, show, assets):
     if not script.segments:
         return
     m, first = script.metadata, script.body_start
-    if m.date is None:
+    if m.date is None and m.date_line is None:  # an impossible date line is H005, from the parser
         yield first, 1, "H001", ("no date line: the script starts with its publication date, "
                                  'e.g. "Jan. 15, 2026"')
     if m.title is None:
@@ -144,6 +146,9 @@ def header(script, fmt, show, assets):
     elif m.summary is None:
         yield m.title_line or first, 1, "H003", ("no summary: add a one-line summary after the "
                                                  "title that starts with the event's date")
+    elif m.event_date is None and impossible_date(normalize(m.summary), prefix=True):
+        yield m.summary_line or first, 1, "H005", ("the summary's date is not a day on the "
+                                                   "calendar: fix the day or the month")
     elif m.event_date is None and not _has_placeholder(m.summary):
         yield m.summary_line or first, 1, "H004", ('the summary does not start with the event\'s '
                                                    'date, e.g. "January 15, 1919. …"')
@@ -196,7 +201,10 @@ def _intro(segment: Segment, templates, expected, script):
         if _has_placeholder(paragraph.text):
             continue
         m = yield from _line(paragraph, template, expected, "intro")
-        if m and "date" in m.values and script.metadata.event_date:
+        if m and "date" in m.values and impossible_date(m.values["date"]):
+            yield paragraph.line, 1, "H005", (f'the intro says "{m.values["date"]}", which is '
+                                              "not a day on the calendar")
+        elif m and "date" in m.values and script.metadata.event_date:
             said = parse_date(m.values["date"])
             if said != script.metadata.event_date:
                 yield paragraph.line, 1, "I002", (
@@ -222,7 +230,7 @@ def cues(script, fmt, show, assets):
         for cue in s.cues:
             if cue.problem:
                 yield cue.line, cue.column, "Q002", f"{cue.text}: {cue.problem}"
-            elif s.kind == "credits" and cue.kind != "pause":
+            elif s.kind == "credits":
                 yield cue.line, cue.column, "Q003", (f"{cue.text} inside the credits: the outro "
                                                      "music plays there; move the cue")
             elif assets is not None and cue.name and cue.name not in assets:

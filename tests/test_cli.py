@@ -73,7 +73,12 @@ def test_validate_unreadable_input_exits_2(tmp_path: Path, content: bytes):
     path.write_bytes(content)
     result = run("validate", str(path), cwd=tmp_path)
     assert result.exit_code == 2
-    assert str(path) in result.stderr and "Traceback" not in result.output
+    assert f"{path}:" in result.stdout and " E001 error: " in result.stdout
+    assert "1 script checked: 1 error, 0 warnings" in result.stderr
+    assert "Traceback" not in result.output
+    as_json = run("validate", "--format", "json", str(path), cwd=tmp_path)
+    assert as_json.exit_code == 2
+    assert [d["code"] for d in json.loads(as_json.stdout)] == ["E001"]
 
 
 def test_validate_a_folder_with_no_scripts_exits_2(tmp_path: Path):

@@ -35,7 +35,8 @@ class Project:
         """The show's assets by name, or None without a show (nothing to check cues against)."""
         if self.show is None:
             return None
-        return load_manifest(self.show.resolve(self.show.sound.manifest))
+        return load_manifest(self.show.resolve(self.show.sound.manifest, "sound.manifest"),
+                             self.show.allow_outside)
 
     def read(self, path: Path) -> Script:
         return read_script(path, self.format)

@@ -22,12 +22,11 @@ from .encode import find_ffmpeg
 from .errors import AudioError, PodforgeError
 from .manifest import Asset
 from .model import Cue, Narration, Script, Segment, Span
-from .plan import (check_cues, check_sound, describe, estimate, named_music, place, plan,
-                   sequence)
+from .plan import check_sound, describe, estimate, named_music, place, plan, sequence
 from .progress import Progress
 from .project import Project, episode_slug
 from .show import SoundDesign
-from .files import save_json, write_text
+from .files import inside, save_json, write_text
 from .render import AssetBank, Rendered, load_span, master, render_span
 from .tags import write_tags
 from .transcript import Line, chapters_json, split_long, srt, vtt
@@ -35,10 +34,16 @@ from .transcript import Line, chapters_json, split_long, srt, vtt
 RENDER_VERSION = "1"  # bump when a change to the code changes the audio
 
 
+# Findings that leave nothing to build, even with --no-validate: a cue that names no sound or
+# cannot be read, a slug that is no name for a folder.
+UNBUILDABLE = {"Q001", "Q002", "M003", "E001"}
+
+
 @dataclass(frozen=True)
 class Options:
     force: bool = False
     takes_only: bool = False
+    validate: bool = True  # --no-validate: only UNBUILDABLE findings stop the build
 
 
 @dataclass(frozen=True)
@@ -90,8 +95,12 @@ def _segment_key(segment: Segment) -> list:
              for i in segment.body()]]
 
 
-def takes_for(script: Script, folder: Path, takes_only: bool) -> dict[str, Path | None]:
+def takes_for(project: Project, script: Script, folder: Path,
+              takes_only: bool) -> dict[str, Path | None]:
     takes = {s.slug: narration_stage.find_take(folder / "takes", s) for s in script.segments}
+    for take in takes.values():  # a take linked from outside the show is refused
+        if take is not None:
+            inside(project.root, take, "this take", project.show.allow_outside)
     missing = [slug for slug, take in takes.items() if take is None]
     if takes_only and missing:
         expected = folder / "takes" / f"{missing[0]}.wav"
@@ -100,8 +109,26 @@ def takes_for(script: Script, folder: Path, takes_only: bool) -> dict[str, Path 
     return takes
 
 
-def prepare(project: Project, script_path: Path):
-    """What every build (and --plan) needs: the show, the script, its assets, checked."""
+@dataclass(frozen=True)
+class Prepared:
+    """A script the build may start on: read, validated, its assets known."""
+
+    path: Path
+    script: Script
+    assets: dict[str, Asset]
+    slug: str
+
+
+def prepare(project: Project, script_path: Path, strict: bool = True,
+            say=lambda line: None) -> Prepared:
+    """What every build (and --plan) needs: the show, the script, its assets, validated.
+
+    The validator's rules are the build's rules: its findings are printed through `say` as
+    `podforge validate` prints them, and any error stops the build (with strict=False, only
+    what cannot be built at all does).
+    """
+    from .validate import validate
+
     show = project.show
     if show is None:
         raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
@@ -111,14 +138,28 @@ def prepare(project: Project, script_path: Path):
                             f"{script_path}`")
     assets = project.assets()
     check_sound(show.sound, assets, str(project.root / "show.yaml"))
-    check_cues(script, assets, str(script_path))
-    return show, script, assets
+    findings = validate(script, str(script_path), show, frozenset(assets))
+    stopping = [d for d in findings if d.severity == "error" and
+                (strict or d.code in UNBUILDABLE)]
+    for d in findings:
+        if d.severity != "error" or d in stopping:
+            say(d.as_text())
+    if stopping:
+        n = len(stopping)
+        raise PodforgeError(f"{script_path}: {n} error{'s' * (n != 1)} found by validate: fix "
+                            f"{'them' if n != 1 else 'it'}" +
+                            (", or build with --no-validate" if strict else ""))
+    slug = episode_slug(script_path, script)
+    inside(project.root, project.root / "build" / slug, "the build folder", show.allow_outside)
+    return Prepared(script_path, script, assets, slug)
 
 
-def plan_only(project: Project, script_path: Path) -> str:
+def plan_only(project: Project, script_path: Path, strict: bool = True,
+              say=lambda line: None) -> str:
     """The Timeline for review, with narration lengths estimated unless already rendered."""
-    show, script, assets = prepare(project, script_path)
-    takes = takes_for(script, script_path.parent, False)
+    ready = prepare(project, script_path, strict, say)
+    show, script, assets = project.show, ready.script, ready.assets
+    takes = takes_for(project, script, script_path.parent, False)
     narrations = {}
     for s in script.segments:
         take = takes[s.slug]
@@ -133,22 +174,25 @@ def plan_only(project: Project, script_path: Path) -> str:
         describe(timeline)
 
 
-def build_episode(project: Project, script_path: Path, options: Options,
+def build_episode(project: Project, ready: Prepared, options: Options,
                   progress: Progress) -> Built:
-    show, script, assets = prepare(project, script_path)
+    show, script, assets, slug = project.show, ready.script, ready.assets, ready.slug
+    script_path = ready.path
     sound, out = show.sound, show.sound.output
     rate, channels = out.sample_rate, out.channels
-    slug = episode_slug(script_path, script)
     cache = project.root / ".podforge-cache"
     cache.mkdir(exist_ok=True)
     folder = project.root / "build" / slug
     hashes = Hashes(cache / "hashes.json")
-    takes = takes_for(script, script_path.parent, options.takes_only)
+    takes = takes_for(project, script, script_path.parent, options.takes_only)
     asset_hash = {name: hashes(a.path) for name, a in assets.items() if a.path.is_file()}
     missing = sorted(set(assets) - set(asset_hash))
     if missing:
-        raise PodforgeError(f"{assets[missing[0]].path}: asset {missing[0]!r} is in the manifest "
-                            "but its file is missing; run `python assets/synth.py`")
+        path = assets[missing[0]].path
+        hint = "run `python assets/synth.py`" if (path.parent / "synth.py").is_file() else \
+            "add the file, or take the entry out of the manifest"
+        raise PodforgeError(f"{path}: asset {missing[0]!r} is in the manifest but its file is "
+                            f"missing; {hint}")
 
     # 1. Each segment on its own: narration (take or draft voice), its span, its mix. Each is
     #    cached by content; what is missing is made on every core at once.
@@ -321,7 +365,7 @@ def _title(script: Script, slug: str) -> str | None:
 def _cover(project: Project) -> tuple[bytes | None, str | None]:
     show = project.show
     if show and show.artwork:
-        path = show.resolve(show.artwork)
+        path = show.resolve(show.artwork, "artwork")
         try:
             data = path.read_bytes()
         except OSError:
@@ -348,8 +392,10 @@ def _outputs_whole(folder: Path, report: dict) -> bool:
 
 def build(project: Project, scripts: list[Path], options: Options,
           progress: Progress) -> list[Built]:
-    find_ffmpeg()  # no encoder at all: say so before any work
-    built = [build_episode(project, path, options, progress) for path in scripts]
+    ffmpeg = find_ffmpeg()  # no working encoder: say so before any work
+    ready = [prepare(project, path, options.validate, progress.finding) for path in scripts]
+    progress.note(f"ffmpeg: {ffmpeg}")
+    built = [build_episode(project, r, options, progress) for r in ready]
     prune_cache(project.root)
     progress.close()
     return built
@@ -368,8 +414,12 @@ def prune_cache(root: Path, grace: float = 3600.0) -> int:
     removed, now = 0, time.time()
     for path in (root / ".podforge-cache").glob("*-*"):
         stem = path.name.split(".", 1)[0]
-        if stem.startswith(("span-", "narration-")) and stem not in used and \
-                now - path.stat().st_mtime > grace:
-            path.unlink(missing_ok=True)
-            removed += 1
+        if not stem.startswith(("span-", "narration-")) or stem in used:
+            continue
+        try:  # a concurrent build may be pruning, or renaming into place, the same entries
+            if now - path.stat().st_mtime > grace:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
     return removed

@@ -113,10 +113,12 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 @click.option("--takes-only", is_flag=True,
               help="Fail on a segment without a recorded take instead of drafting its voice.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors.")
+@click.option("--no-validate", "skip_validation", is_flag=True,
+              help="Build despite validation errors (a cue naming no sound still stops it).")
 @SHOW
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
-          paths: tuple[Path, ...]) -> None:
+def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, skip_validation: bool,
+          show_file: Path | None, paths: tuple[Path, ...]) -> None:
     """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
     from .build import Options, build as build_episodes, plan_only  # audio stack: load on use
     from .progress import Progress
@@ -124,9 +126,12 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
     if show_plan:
-        click.echo("\n\n".join(plan_only(project, path) for path in scripts))
+        say = lambda line: click.echo(line, err=True)  # noqa: E731
+        plans = [plan_only(project, path, not skip_validation, say) for path in scripts]
+        click.echo("\n\n".join(plans))
         return
-    build_episodes(project, scripts, Options(force, takes_only), Progress(quiet=quiet))
+    build_episodes(project, scripts, Options(force, takes_only, not skip_validation),
+                   Progress(quiet=quiet))
 
 
 @main.command()

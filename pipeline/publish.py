@@ -42,7 +42,8 @@ from . import __version__
 from .artwork import check_artwork, cover_art
 from .errors import PublishError
 from .model import Credit, Metadata, Script
-from .parse import read_script
+from .files import inside
+from .parse import clean, read_script
 from .podcast_ns import Person, Podcast2EntryExtension, Podcast2Extension, Transcript, feed_guid
 from .project import episode_slug
 from .show import Show
@@ -344,7 +345,7 @@ def publish_scripts(show: Show, root: Path | str, scripts: Sequence[tuple[Path, 
               f"build episodes/{path.parent.name} to update it)"
               for path, _, slug in chosen if _stale(path, root / "build" / slug)]
     _check_unique(episodes, show_guid)
-    out = root / out_dir
+    out = inside(root, root / out_dir, "the publish folder (--out)", show.allow_outside)
     art_name, art_bytes = _artwork(show, root)
     if show.guid is None:
         notes.append(f"show.yaml has no guid; using {show_guid}, derived from {urls.feed}. "
@@ -399,7 +400,7 @@ def load_episode(slug: str, script: Script, script_path: Path, build: Path) -> E
     try:
         audio = build / Path(report["audio"]).name
         duration = float(report["duration_seconds"])
-        chapters = tuple(Chapter(str(c["title"]), float(c["start_seconds"]))
+        chapters = tuple(Chapter(clean(str(c["title"])), float(c["start_seconds"]))
                          for c in report.get("chapters") or ())
         listed = report.get("files") or {}
         extra = {key: build / Path(listed[key]).name if listed.get(key) else None
@@ -516,7 +517,8 @@ def _sources(listed: Sequence[str], path: Path) -> tuple[str, ...]:
     except (OSError, UnicodeDecodeError) as err:
         raise PublishError(f"{path}: cannot read the sources ({err}): make it a UTF-8 text file "
                            "with one source per line") from None
-    found = [s.strip() for s in (*listed, *lines) if s.strip() and not s.lstrip().startswith("#")]
+    found = [clean(s).strip() for s in (*listed, *lines)
+             if clean(s).strip() and not s.lstrip().startswith("#")]
     return tuple(dict.fromkeys(found))
 
 
@@ -537,7 +539,7 @@ def _artwork(show: Show, root: Path) -> tuple[str, bytes | None]:
     cover_art(), only when it is not already in place: that is a publish's slowest drawing.
     """
     if show.artwork:
-        path = (show.root or root) / show.artwork
+        path = show.resolve(show.artwork, "artwork") if show.root else root / show.artwork
         try:
             data = path.read_bytes()
         except OSError as err:

@@ -107,6 +107,22 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 
 
 @main.command()
+@click.option("--title", default="Untitled Show", show_default=True, help="The show's name.")
+@click.option("--host", default="Your Name", show_default=True, help="Who narrates it.")
+@click.option("--network", default="Your Network", show_default=True, help="Who makes it.")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def init(title: str, host: str, network: str, folder: Path) -> None:
+    """Lay out a new show in FOLDER (default: here): show.yaml, assets/, episodes/."""
+    from .init_show import init_show
+
+    made = init_show(folder, title, host, network)
+    click.echo("created " + ", ".join(str(p) for p in made))
+    click.echo(f"next: fill in the lines marked \"fill in\" in {made[0]}, then "
+               "`podforge new SLUG` to start an episode; it builds voice-only until you add "
+               f"sounds to {made[1]} and place them under `sound:` in show.yaml")
+
+
+@main.command()
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the timeline of clips for review; touch no audio.")
 @click.option("--force", is_flag=True, help="Rebuild everything, ignoring the cache.")

@@ -21,7 +21,7 @@ from .credits import looks_like_credit, read_credits
 from .errors import ScriptError
 from .files import SLUG_HINT, is_slug
 from .model import Cue, Identity, Metadata, Note, Paragraph, Script, Segment
-from .show import EpisodeFormat
+from .show import DEFAULT_INTRO, EpisodeFormat
 from .text import (column_of, impossible_date, leading_date, match_template, normalize,
                    parse_date)
 
@@ -312,6 +312,20 @@ def _cue(block: Block) -> Cue:
     return Cue(kind, name, None, block.line, 1, block.text)
 
 
+# The usual ways a host opens a show. Without a show.yaml of its own (the default format), any of
+# them opens the intro and tells who makes the show.
+INTRO_SHAPES = (DEFAULT_INTRO[0], "I'm {host}, and this is {show}.", "I'm {host} and this is {show}.",
+                "Welcome to {show}, I'm {host}.", "Welcome to {show}. I'm {host}.",
+                "This is {show}, I'm {host}.", "From {network}, this is {show}. I'm {host}.")
+
+
+def intro_shapes(fmt: EpisodeFormat) -> tuple[str, ...]:
+    """The first intro lines that open the intro under `fmt`."""
+    if not fmt.intro:
+        return ()
+    return INTRO_SHAPES if fmt.intro[0] == DEFAULT_INTRO[0] else fmt.intro[:1]
+
+
 # Where a headless segment may open: the intro anywhere, the teaser after an act, the credits
 # after an act or the teaser. Context keeps "Next on Monday, …" inside an act from splitting it.
 _OPENS_AFTER = {"intro": None, "teaser": {"act"}, "credits": {"act", "teaser"}}
@@ -322,14 +336,15 @@ def _marker(block: Block, fmt: EpisodeFormat, current: _Open | None,
     """Does this paragraph open a segment that has no heading? By the show's own lines."""
     first = block.text.split("\n", 1)[0]
     kind = current.kind if current else None
-    checks = [("intro", fmt.intro[0] if fmt.intro else None),
+    checks = [*(("intro", t) for t in intro_shapes(fmt)),
               ("teaser", fmt.teaser), ("credits", fmt.credits)]
+    plain = normalize(first[:40]).lower()
     for target, template in checks:
         after = _OPENS_AFTER[target]
         if not template or target == kind or (after is not None and kind not in after):
             continue
-        lead = template.split(None, 1)[0].lower()
-        if "{" not in lead and not first[:len(lead)].lower() == lead:
+        lead = normalize(template.split(None, 1)[0]).lower()
+        if "{" not in lead and not plain.startswith(lead):
             continue  # cheap reject: the line does not even start like the template
         m = match_template(template, first, prefix=True)
         if not m:

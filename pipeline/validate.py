@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from .model import Diagnostic, Script, Segment
+from .parse import intro_shapes
 from .show import EpisodeFormat, Show
 from .text import (column_of, impossible_date, match_template, normalize, parse_date,
                    spoken_date)
@@ -161,7 +162,12 @@ def show_lines(script, fmt, show, assets):
         k: v for k, v in vars(script.identity).items() if v}
     intro = script.segments_of("intro")[:1]
     if intro and fmt.intro:
-        yield from _intro(intro[0], fmt.intro, expected, script)
+        templates = fmt.intro
+        if show is None and intro[0].paragraphs:  # no show.yaml: the intro's own usual shape
+            first = intro[0].paragraphs[0].text.split("\n", 1)[0]
+            shape = next((t for t in intro_shapes(fmt) if match_template(t, first)), None)
+            templates = (shape, *fmt.intro[1:]) if shape else templates
+        yield from _intro(intro[0], templates, expected, script)
     for kind, template in (("teaser", fmt.teaser), ("credits", fmt.credits)):
         for s in script.segments_of(kind)[:1]:
             if s.paragraphs and template and not _has_placeholder(s.paragraphs[0].text):

@@ -325,6 +325,7 @@ def publish_scripts(show: Show, root: Path | str, scripts: Sequence[tuple[Path, 
                     now: dt.datetime | None = None) -> PublishResult:
     """publish() for scripts already read: (script file, Script) pairs."""
     root = Path(root)
+    inside(root, root / out_dir, "the publish folder (--out)", show.allow_outside)
     now = now or dt.datetime.now(dt.timezone.utc)
     now = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)
     urls = public_urls(base_url or show.base_url,
@@ -345,7 +346,7 @@ def publish_scripts(show: Show, root: Path | str, scripts: Sequence[tuple[Path, 
               f"build episodes/{path.parent.name} to update it)"
               for path, _, slug in chosen if _stale(path, root / "build" / slug)]
     _check_unique(episodes, show_guid)
-    out = inside(root, root / out_dir, "the publish folder (--out)", show.allow_outside)
+    out = root / out_dir
     art_name, art_bytes = _artwork(show, root)
     if show.guid is None:
         notes.append(f"show.yaml has no guid; using {show_guid}, derived from {urls.feed}. "
@@ -511,7 +512,7 @@ def _stale(script_path: Path, build: Path) -> bool:
 def _sources(listed: Sequence[str], path: Path) -> tuple[str, ...]:
     """Front-matter sources, then sources.txt's lines (one per line, # for comments)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = clean(path.read_text(encoding="utf-8")).splitlines()  # no \f line breaks
     except FileNotFoundError:
         lines = []
     except (OSError, UnicodeDecodeError) as err:

@@ -236,10 +236,11 @@ def cues(script, fmt, show, assets):
         for cue in s.cues:
             if cue.problem:
                 yield cue.line, cue.column, "Q002", f"{cue.text}: {cue.problem}"
-            elif s.kind == "credits":
+                continue
+            if s.kind == "credits":
                 yield cue.line, cue.column, "Q003", (f"{cue.text} inside the credits: the outro "
                                                      "music plays there; move the cue")
-            elif assets is not None and cue.name and cue.name not in assets:
+            if assets is not None and cue.name and cue.name not in assets:
                 known = ", ".join(sorted(assets)) or "none"
                 yield cue.line, cue.column, "Q001", (f"{cue.text} names no known asset "
                                                      f"{cue.name!r}; known: {known}")

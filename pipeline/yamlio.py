@@ -49,16 +49,25 @@ class BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def construct_yaml_timestamp(self, node):
-        try:
-            value = super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError):
-            return self.construct_scalar(node)  # "2026-02-30": text, refused by the caller
-        return value
 
 
-BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp",
-                              BoundedLoader.construct_yaml_timestamp)
+def _timestamp(loader, node):
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)  # "2026-02-30": text, refused by the caller
+
+
+BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+_Fast = None
+if hasattr(yaml, "CSafeLoader"):  # libyaml: ten times faster; the limits checked on its nodes
+
+    class _Fast(yaml.CSafeLoader):  # type: ignore[no-redef]
+        pass
+
+    _Fast.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def load(text: str, limit: int = MAX_BYTES):
@@ -67,9 +76,54 @@ def load(text: str, limit: int = MAX_BYTES):
         raise LimitError(f"{len(text) / 1000:.0f} kB is more than the {limit / 1000:.0f} kB "
                          "limit", None)
     try:
+        if _Fast is not None and _flow_depth(text) <= MAX_DEPTH:
+            loader = _Fast(text)
+            try:
+                node = loader.get_single_node()
+                if node is None:
+                    return None
+                _check_nodes(node)
+                return loader.construct_document(node)
+            finally:
+                loader.dispose()
         return yaml.load(text, Loader=BoundedLoader)
     except RecursionError:
         raise LimitError("nested too deeply", None) from None
+
+
+def _flow_depth(text: str) -> int:
+    """An upper bound on [ { nesting (quotes ignored): deep flow nesting takes the slow,
+    guarded path, since libyaml's composer recurses on the C stack."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}" and depth:
+            depth -= 1
+    return deepest
+
+
+def _check_nodes(root) -> None:
+    """The composed graph within the limits: a node met again is an alias; walked once each."""
+    seen: set[int] = set()
+    aliases = 0
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                raise LimitError(f"more than {MAX_ALIASES} aliases (*name); write the values "
+                                 "out", node.start_mark)
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise LimitError(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            stack += [(n, depth + 1) for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += [(n, depth + 1) for n in node.value]
 
 
 def describe(err: yaml.YAMLError, where: str, line_offset: int = 0, kind: str = "") -> str:

@@ -98,7 +98,17 @@ def fill(template: str, rng: random.Random) -> str:
                                             ".nan", ".inf"]))))
 
 
+EXAMPLES = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "episodes").glob("*/script.*"))]
+
+
 def make_script(rng: random.Random) -> str:
+    if EXAMPLES and rng.random() < 0.1:  # a whole real episode, damaged in a few places
+        lines = rng.choice(EXAMPLES).split("\n")
+        for _ in range(rng.randint(1, 6)):
+            i = rng.randrange(len(lines))
+            lines[i] = rng.choice([rng.choice(HOSTILE), lines[i] + rng.choice(HOSTILE),
+                                   rng.choice(PIECES), ""])
+        return "\n".join(lines)
     parts = []
     if rng.random() < 0.4:
         parts.append("---\n" + "\n".join(fill(rng.choice(FRONT), rng)
@@ -198,17 +208,22 @@ def _music(sound):
 
 def _worker(args: tuple[int, int]) -> tuple[dict, list[str], int]:
     start, stop = args
-    slowest: dict[str, tuple[float, int]] = {}
+    slowest: dict[str, list[tuple[float, int]]] = {}  # the 3 slowest per stage
     crashes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(start, stop):
             times, crash = run_case(seed, Path(tmp))
             for stage, seconds in times.items():
-                if seconds > slowest.get(stage, (-1.0, 0))[0]:
-                    slowest[stage] = (seconds, seed)
+                slowest[stage] = sorted([*slowest.get(stage, []), (seconds, seed)])[-3:]
             if crash:
                 crashes.append(crash)
     return slowest, crashes, stop - start
+
+
+def retime(seed: int, stage: str) -> float:
+    """A slow case timed again, best of three: a shared machine's pauses are not the input's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return min(run_case(seed, Path(tmp))[0].get(stage, 0.0) for _ in range(3))
 
 
 def main() -> None:
@@ -221,16 +236,15 @@ def main() -> None:
     jobs = [(s, min(s + chunk, args.seed + args.count))
             for s in range(args.seed, args.seed + args.count, chunk)]
     started = time.perf_counter()
-    slowest: dict[str, tuple[float, int]] = {}
+    slowest: dict[str, list[tuple[float, int]]] = {}
     crashes: list[str] = []
     done = 0
     with multiprocessing.get_context("fork").Pool(args.workers) as pool:
         for part, found, n in pool.imap_unordered(_worker, jobs):
             done += n
             crashes += found
-            for stage, (seconds, seed) in part.items():
-                if seconds > slowest.get(stage, (-1.0, 0))[0]:
-                    slowest[stage] = (seconds, seed)
+            for stage, top in part.items():
+                slowest[stage] = sorted([*slowest.get(stage, []), *top])[-3:]
             if done % 10_000 < chunk:
                 print(f"{done} cases, {len(crashes)} crashes, "
                       f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
@@ -239,10 +253,13 @@ def main() -> None:
         print(crash if len(crash) < 3000 else crash[:1500] + "\n…\n" + crash[-1500:])
     print(f"{args.count} cases (seeds {args.seed}…{args.seed + args.count - 1}) in "
           f"{elapsed:.0f} s: {len(crashes)} crashes")
+    print("slowest input per stage (its first time in the run; timed again, best of 3):")
     for stage in ("show", "parse", "validate", "plan", "publish"):
         if stage in slowest:
-            seconds, seed = slowest[stage]
-            print(f"  slowest {stage:<8} {seconds * 1000:8.1f} ms  (seed {seed})")
+            again = max((retime(seed, stage), seed) for _, seed in slowest[stage])
+            first = max(slowest[stage])
+            print(f"  {stage:<8} {first[0] * 1000:8.1f} ms (seed {first[1]});  again "
+                  f"{again[0] * 1000:6.1f} ms (seed {again[1]})")
     sys.exit(1 if crashes else 0)
 
 

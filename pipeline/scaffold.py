@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from .errors import PodforgeError
+from .files import write_text
 from .show import Show
 from .text import render_template
 from .validate import PLACEHOLDER
@@ -52,9 +53,7 @@ def create_episode(show: Show, slug: str, today: dt.date) -> Path:
         raise PodforgeError(f"{path}: already exists; pick another slug or edit that script")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".script.txt.tmp")
-        tmp.write_text(scaffold(show, slug, today), encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, scaffold(show, slug, today))  # whole, or not at all
     except OSError as err:
         raise PodforgeError(f"{path}: cannot create it ({err.strerror}); check that "
                             f"{path.parent.parent} is a folder you can write to") from None

@@ -181,6 +181,7 @@ def build_episode(project: Project, ready: Prepared, options: Options,
     sound, out = show.sound, show.sound.output
     rate, channels = out.sample_rate, out.channels
     cache = project.root / ".podforge-cache"
+    inside(project.root, cache, "the cache folder", show.allow_outside)
     cache.mkdir(exist_ok=True)
     folder = project.root / "build" / slug
     hashes = Hashes(cache / "hashes.json")

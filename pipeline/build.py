@@ -11,6 +11,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -213,7 +214,7 @@ def build_episode(project: Project, ready: Prepared, options: Options,
                            | {music.asset for _, music in named_music(sound)}):
             bank[name]  # decoded here, once: the forked workers inherit it
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
-                                               progress.update)):
+                                               progress.update, scratch=cache)):
         pieces[i] = piece
         for message in piece.warnings:
             progress.note(f"warning: {message}")
@@ -337,12 +338,14 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
     return _Piece(spoken, span, key, rendered, tuple(warnings))
 
 
-def _in_parallel(fn, jobs: list[tuple], tick) -> list:
+def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:
     """Independent jobs on every core: narration and mixing are CPU-bound and share nothing.
 
     Workers are forked, so they start in milliseconds with podforge already imported. Twice as
     many workers as cores: an episode's few big acts then share the cores evenly instead of
-    one core idling while another finishes the last act.
+    one core idling while another finishes the last act. Workers ignore Ctrl-C: on an
+    interrupt (or any failure) this process kills them and removes the temporary files they
+    leave in `scratch` (named `*.tmp<pid>`), so nothing half-made remains.
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), 2 * cores) if cores > 1 else 1
@@ -352,11 +355,32 @@ def _in_parallel(fn, jobs: list[tuple], tick) -> list:
             results.append(fn(*job))
             tick(n / len(jobs))
         return results
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
-        for n, _ in enumerate(as_completed(futures), start=1):
-            tick(n / len(jobs))
-        return [f.result() for f in futures]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_ignore_interrupts) as pool:
+        try:
+            futures = [pool.submit(fn, *job) for job in jobs]
+            for n, _ in enumerate(as_completed(futures), start=1):
+                tick(n / len(jobs))
+            return [f.result() for f in futures]
+        except BaseException:
+            _stop_workers(pool, scratch)
+            raise
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, scratch: Path | None) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join()
+        if scratch is not None:
+            for left in scratch.glob(f"*.tmp{process.pid}"):
+                left.unlink(missing_ok=True)
 
 
 def _title(script: Script, slug: str) -> str | None:

@@ -84,7 +84,21 @@ _pcm: list[bytes] = []
 _events: list[tuple[int, int, int]] = []  # (type, 0-based text index, sample)
 
 
+_interrupted: list[BaseException] = []  # Ctrl-C inside the callback, raised once espeak returns
+
+
 def _on_synth(wav, numsamples, events):
+    """espeak's callback. An exception cannot cross the C frames (ctypes would print it and
+    drop it, losing a Ctrl-C), so it is kept, and returning 1 tells espeak to stop."""
+    try:
+        _collect(wav, numsamples, events)
+    except BaseException as exc:  # KeyboardInterrupt, mostly
+        _interrupted.append(exc)
+        return 1
+    return 0
+
+
+def _collect(wav, numsamples, events):
     if numsamples > 0:
         _pcm.append(C.string_at(wav, numsamples * 2))
     i = 0
@@ -93,7 +107,7 @@ def _on_synth(wav, numsamples, events):
         if event.type in (_EVENT_WORD, _EVENT_SENTENCE):
             _events.append((event.type, event.text_position - 1, event.sample))
         i += 1
-    return 0
+    return None
 
 
 def _load():
@@ -209,9 +223,12 @@ def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None 
             status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0,
                                       _CHARS_UTF8 | _ENDPAUSE, None, None)
             pcm, events = b"".join(_pcm), list(_events)
+            if _interrupted:
+                raise _interrupted[0]
         finally:
             _pcm.clear()
             _events.clear()
+            _interrupted.clear()
     if status != 0:
         raise PodforgeError(f"draft voice: espeak-ng failed to synthesize (error {status})")
     ints = np.frombuffer(pcm, np.int16)

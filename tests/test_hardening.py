@@ -153,6 +153,36 @@ def test_symlink_loops_and_unreadable_scripts_are_messages(tmp_path, show_dir):
     assert podforge(show_dir, "build", "--plan", "episodes/x").exit_code == 2
 
 
+def test_an_unreadable_episodes_folder_is_a_message(show_dir, monkeypatch):
+    """Tests run as root here, where chmod 000 hides nothing: the refusal is made directly."""
+    real = os.scandir
+    locked = show_dir / "episodes" / "test-event"
+
+    def scandir(path="."):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = podforge(show_dir, "validate")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{locked}: cannot read this folder (Permission denied)" in result.output
+
+
+def test_generated_scripts_and_show_files_never_crash():
+    """A few hundred of bench/fuzz.py's cases, so the fuzz itself keeps working."""
+    import tempfile
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import fuzz
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    with tempfile.TemporaryDirectory() as tmp:
+        crashes = [crash for seed in range(1, 301)
+                   if (crash := fuzz.run_case(seed, Path(tmp))[1])]
+    assert crashes == []
+
+
 # ----------------------------------------------------------------- 3. values checked on entry
 
 @pytest.mark.parametrize("old, new, message", [
@@ -312,18 +342,22 @@ def test_an_edited_asset_is_decoded_again(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_and_leaves_no_temporary_files(tmp_path):
-    long = MINIMAL.replace("The story starts.", " ".join(["The story starts again."] * 400))
+@pytest.mark.parametrize("to", ["the process group", "podforge alone"])
+def test_ctrl_c_exits_130_and_leaves_no_temporary_files(tmp_path, to):
+    long = MINIMAL.replace("The story starts.", " ".join(["The story starts again."] * 3000))
     voice_show(tmp_path, long)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-c", "from pipeline.cli import main; main()",
                              "build"], cwd=tmp_path, env=env, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (tmp_path / ".podforge-cache").exists():
         time.sleep(0.05)
-    time.sleep(1.0)  # in the middle of narrating
-    proc.send_signal(signal.SIGINT)
+    time.sleep(1.5)  # in the middle of narrating
+    if to == "the process group":  # as a terminal's Ctrl-C does
+        os.killpg(proc.pid, signal.SIGINT)
+    else:  # kill -INT: the workers hear nothing, podforge stops them
+        proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err

@@ -39,7 +39,7 @@ format:
     - {{kind: teaser}}
     - {{kind: credits}}
   acts: {{min: 1, max: 8}}
-  intro:                        # {{network}}, {{host}}, {{show}}, {{date}}, {{title}}; ... = any lines
+  intro:                        # {{network}} {{host}} {{show}} {{date}} {{title}}; ... = any lines
     - "From {{network}}, I'm {{host}} and this is {{show}}."
     - "..."
     - "Today is {{date}}: {{title}}."

@@ -314,8 +314,8 @@ def _cue(block: Block) -> Cue:
 
 # The usual ways a host opens a show. Without a show.yaml of its own (the default format), any of
 # them opens the intro and tells who makes the show.
-INTRO_SHAPES = (DEFAULT_INTRO[0], "I'm {host}, and this is {show}.", "I'm {host} and this is {show}.",
-                "Welcome to {show}, I'm {host}.", "Welcome to {show}. I'm {host}.",
+INTRO_SHAPES = (DEFAULT_INTRO[0], "I'm {host}, and this is {show}.",
+                "I'm {host} and this is {show}.", "Welcome to {show}, I'm {host}.", "Welcome to {show}. I'm {host}.",
                 "This is {show}, I'm {host}.", "From {network}, this is {show}. I'm {host}.")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PodforgeError, ScriptError
-from .files import SLUG_HINT, inside, is_slug, resolved
+from .files import SLUG_HINT, is_slug, resolved
 from .manifest import Asset, load_manifest
 from .model import Diagnostic, Script
 from .parse import SCRIPT_NAMES, read_script

@@ -61,12 +61,8 @@ def _timestamp(loader, node):
 BoundedLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
-_Fast = None
-if hasattr(yaml, "CSafeLoader"):  # libyaml: ten times faster; the limits checked on its nodes
-
-    class _Fast(yaml.CSafeLoader):  # type: ignore[no-redef]
-        pass
-
+_Fast = type("_Fast", (yaml.CSafeLoader,), {}) if hasattr(yaml, "CSafeLoader") else None
+if _Fast is not None:  # libyaml: ten times faster; the limits are checked on its nodes
     _Fast.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 

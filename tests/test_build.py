@@ -288,7 +288,8 @@ def test_what_does_not_change_the_audio_does_not_re_render_it(tmp_path: Path, mo
     episode = make_show(tmp_path)
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
     monkeypatch.setattr(build_module, "_in_parallel",
-                        lambda fn, jobs, tick, **_: jobs and pytest.fail(f"re-rendered {len(jobs)}"))
+                        lambda fn, jobs, tick, **_: jobs and pytest.fail(
+                            f"re-rendered {len(jobs)}"))
     (episode / "script.txt").write_text("\n\n" + SCRIPT)  # every cue moves down two lines
     show = tmp_path / "show.yaml"
     show.write_text(show.read_text().replace("host: Ann Host", "host: Ann B. Host"))

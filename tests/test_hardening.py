@@ -26,7 +26,7 @@ from pipeline.manifest import Asset, load_manifest
 from pipeline.parse import parse, read_script
 from pipeline.show import load_show
 
-from conftest import MANIFEST_YAML, MINIMAL, ROOT, SHOW_YAML
+from conftest import MINIMAL, ROOT, SHOW_YAML
 
 
 def podforge(folder: Path, *args: str):

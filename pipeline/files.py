@@ -8,8 +8,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
-
 from .errors import PodforgeError
 
 
@@ -30,7 +28,9 @@ def save_json(path: Path, data) -> None:
     write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def save_array(path: Path, array: np.ndarray) -> None:
+def save_array(path: Path, array) -> None:
+    import numpy as np  # here, not at the top: the script stages import this module too
+
     tmp = _temporary(path)
     try:
         with open(tmp, "wb") as f:

@@ -14,10 +14,12 @@ import threading
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pipeline.errors import PodforgeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # From espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -200,6 +202,8 @@ def voice_id(name: str) -> str | None:
 
 def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None = None) -> Speech:
     """Synthesize `text` (UTF-8, any punctuation/quotes/dashes/unicode) with espeak-ng."""
+    import numpy as np  # here: listing voices (show.yaml's check) needs no numpy
+
     if not MIN_WPM <= wpm <= MAX_WPM:
         raise PodforgeError(f"draft voice: wpm {wpm} is outside espeak-ng's range "
                             f"{MIN_WPM}–{MAX_WPM}")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 from .errors import PodforgeError
-from .files import write_text
+from .files import SLUG_HINT, is_slug, write_text
 from .show import Show
 from .text import render_template
 from .validate import PLACEHOLDER
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _WORDS = "One Two Three Four Five Six Seven Eight Nine Ten".split()
 
 
@@ -45,9 +43,8 @@ def scaffold(show: Show, slug: str, today: dt.date) -> str:
 
 def create_episode(show: Show, slug: str, today: dt.date) -> Path:
     """episodes/<slug>/script.txt, never over an existing one."""
-    if not _SLUG.fullmatch(slug):
-        raise PodforgeError(f"{slug!r} is not a slug: use lower-case words joined by hyphens, "
-                            "e.g. great-molasses-flood")
+    if not is_slug(slug):
+        raise PodforgeError(f"{slug!r} is not a slug: {SLUG_HINT}")
     path = show.resolve("episodes") / slug / "script.txt"
     if path.exists():
         raise PodforgeError(f"{path}: already exists; pick another slug or edit that script")

@@ -215,9 +215,17 @@ def load_show(path: Path) -> Show:
     if not isinstance(data, dict):
         raise ShowError(f"{path}: expected a mapping of show settings (title, host, …), "
                         f"got {_kind(data)}")
-    show = _build(Show, data, path, "")
+    show = dataclasses.replace(_build(Show, data, path, ""), root=path.parent)
     _check_format(show.format, path)
-    return dataclasses.replace(show, root=path.parent)
+    for key, value in (("sound.manifest", show.sound.manifest), ("artwork", show.artwork)):
+        if value:  # paths too are checked when the file loads
+            try:
+                show.resolve(value, key)
+            except ShowError:
+                raise
+            except PodforgeError as err:
+                raise ShowError(f"{path}: {err}") from None
+    return show
 
 
 def find_show(start: Path) -> Path | None:

@@ -107,6 +107,27 @@ def test_a_take_linked_from_outside_the_show_is_refused(tmp_path):
     assert result.exit_code == 2 and "this take leads outside the show's folder" in result.output
 
 
+def test_show_yaml_paths_stay_inside_unless_written_in_full_or_allowed(tmp_path, show_dir):
+    show = show_dir / "show.yaml"
+    text = show.read_text(encoding="utf-8")
+    show.write_text(text.replace("manifest: assets/manifest.yaml",
+                                 "manifest: ../elsewhere/manifest.yaml"), encoding="utf-8")
+    result = podforge(show_dir, "validate")
+    assert result.exit_code == 2 and "sound.manifest leads outside the show's folder" in \
+        result.output
+    outside = tmp_path.parent / f"{tmp_path.name}-assets"
+    outside.mkdir()
+    (outside / "manifest.yaml").write_text("assets: []\n", encoding="utf-8")
+    for manifest, extra in ((outside / "manifest.yaml", ""),  # written in full: chosen
+                            (f"../{outside.name}/manifest.yaml", "allow_outside: true\n")):
+        show.write_text(extra + text.replace("manifest: assets/manifest.yaml",
+                                             f"manifest: {manifest}"), encoding="utf-8")
+        assert podforge(show_dir, "validate").exit_code == 0
+    show.write_text(text + "artwork: ../../cover.png\n", encoding="utf-8")
+    result = podforge(show_dir, "publish")
+    assert result.exit_code == 2 and "artwork leads outside" in result.output
+
+
 def test_publish_out_outside_the_show_is_refused(tmp_path, show_dir):
     result = podforge(show_dir, "publish", "--out", "../elsewhere")
     assert result.exit_code == 2 and "leads outside the show's folder" in result.output

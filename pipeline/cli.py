@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,21 @@ class Podforge(click.Group):
         except PodforgeError as err:
             click.echo(f"podforge: {err}", err=True)
             ctx.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them
+        except KeyboardInterrupt:  # temporary files are removed by the `finally`s on the way out
+            click.echo("podforge: interrupted", err=True)
+            ctx.exit(130)
+        except RecursionError:
+            click.echo("podforge: input nested too deeply to read; simplify it", err=True)
+            ctx.exit(2)
+        except Exception as err:  # a bug: one line, unless PODFORGE_DEBUG asks for the trace
+            if os.environ.get("PODFORGE_DEBUG"):
+                raise
+            click.echo(f"podforge: internal error, a bug in podforge ({type(err).__name__}: "
+                       f"{err}); please report it with the input (PODFORGE_DEBUG=1 shows "
+                       "where)", err=True)
+            ctx.exit(70)
 
 
 @click.group(cls=Podforge, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +73,7 @@ def validate(fmt: str, show_file: Path | None, paths: tuple[Path, ...]) -> None:
     else:
         for d in check.diagnostics:
             click.echo(d.as_text())
-    for problem in check.unreadable:
+    for problem in check.unreadable:  # also among the diagnostics, as E001
         click.echo(f"podforge: {problem}", err=True)
     click.echo(summary(list(check.diagnostics), check.files), err=True)
     sys.exit(2 if check.unreadable else 1 if check.diagnostics else 0)
@@ -91,16 +107,34 @@ def new(show_file: Path | None, day: dt.datetime | None, slug: str) -> None:
 
 
 @main.command()
+@click.option("--title", default="Untitled Show", show_default=True, help="The show's name.")
+@click.option("--host", default="Your Name", show_default=True, help="Who narrates it.")
+@click.option("--network", default="Your Network", show_default=True, help="Who makes it.")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
+def init(title: str, host: str, network: str, folder: Path) -> None:
+    """Lay out a new show in FOLDER (default: here): show.yaml, assets/, episodes/."""
+    from pipeline.init_show import init_show
+
+    made = init_show(folder, title, host, network)
+    click.echo("created " + ", ".join(str(p) for p in made))
+    click.echo(f"next: fill in the lines marked \"fill in\" in {made[0]}, then "
+               "`podforge new SLUG` to start an episode; it builds voice-only until you add "
+               f"sounds to {made[1]} and place them under `sound:` in show.yaml")
+
+
+@main.command()
 @click.option("--plan", "show_plan", is_flag=True,
               help="Print the timeline of clips for review; touch no audio.")
 @click.option("--force", is_flag=True, help="Rebuild everything, ignoring the cache.")
 @click.option("--takes-only", is_flag=True,
               help="Fail on a segment without a recorded take instead of drafting its voice.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors.")
+@click.option("--no-validate", "skip_validation", is_flag=True,
+              help="Build despite validation errors (a cue naming no sound still stops it).")
 @SHOW
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file: Path | None,
-          paths: tuple[Path, ...]) -> None:
+def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, skip_validation: bool,
+          show_file: Path | None, paths: tuple[Path, ...]) -> None:
     """Build episodes into build/<slug>/: MP3, chapters, transcripts, report (all when no PATH)."""
     from pipeline.build.inputs import Options
     from pipeline.build.run import build as build_episodes
@@ -111,9 +145,12 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, show_file
     if show_plan:
         from pipeline.build.episode import plan_only  # probes takes: the audio stack
 
-        click.echo("\n\n".join(plan_only(project, path) for path in scripts))
+        say = lambda line: click.echo(line, err=True)  # noqa: E731
+        plans = [plan_only(project, path, not skip_validation, say) for path in scripts]
+        click.echo("\n\n".join(plans))
         return
-    build_episodes(project, scripts, Options(force, takes_only), Progress(quiet=quiet))
+    build_episodes(project, scripts, Options(force, takes_only, not skip_validation),
+                   Progress(quiet=quiet))
 
 
 @main.command()

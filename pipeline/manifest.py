@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import ShowError
+from pipeline import yamlio
+from pipeline.errors import PodforgeError, ShowError
+from pipeline.files import SLUG_HINT, inside, is_slug
 
 ROLES = ("theme", "bed", "stinger", "outro", "sfx")
 
@@ -23,35 +25,63 @@ class Asset:
     licence: str = ""
 
 
-def load_manifest(path: Path) -> dict[str, Asset]:
-    """manifest.yaml → {name: Asset}; a broken manifest names the file and the entry."""
+def load_manifest(path: Path, allow_outside: bool = False) -> dict[str, Asset]:
+    """manifest.yaml → {name: Asset}; a broken manifest names the file and the entry.
+
+    Asset files stay in the manifest's folder unless show.yaml sets allow_outside.
+    """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ShowError(f"{path}: asset manifest not found: set sound.manifest in show.yaml "
-                        "or run `python assets/synth.py`") from None
+        hint = " or run `python assets/synth.py`" if (path.parent / "synth.py").is_file() else \
+            " or create it (`podforge init` writes an empty one)"
+        raise ShowError(f"{path}: asset manifest not found: set sound.manifest in show.yaml"
+                        f"{hint}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise ShowError(f"{where}: YAML error: {getattr(err, 'problem', None) or err}: fix the "
-                        "manifest's syntax") from None
+        raise ShowError(yamlio.describe(err, str(path)) + ": fix the manifest's syntax") from None
     except (UnicodeDecodeError, OSError) as err:
         raise ShowError(f"{path}: cannot read the asset manifest: {err}") from None
     entries = data.get("assets") if isinstance(data, dict) else None
+    if entries is None and isinstance(data, dict) and "assets" in data:
+        entries = []  # `assets:` with nothing under it: a show with no sounds yet
     if not isinstance(entries, list):
         raise ShowError(f"{path}: expected `assets:` with a list of entries")
     assets = {}
     for i, entry in enumerate(entries):
+        where = f"{path}: assets[{i}]"
         try:
-            asset = Asset(str(entry["name"]), path.parent / str(entry["file"]),
-                          str(entry["role"]), float(entry["seconds"]),
+            asset = Asset(_text(entry["name"]), path.parent / _text(entry["file"]),
+                          _text(entry["role"]), float(entry["seconds"]),
                           float(entry["loudness_lufs"]), bool(entry.get("loop", False)),
-                          str(entry.get("licence", "")))
+                          _text(entry.get("licence", "")))
         except (KeyError, TypeError, ValueError) as err:
-            raise ShowError(f"{path}: assets[{i}]: missing or invalid {err}: each entry needs "
+            raise ShowError(f"{where}: missing or invalid {err}: each entry needs "
                             "name, file, role, seconds and loudness_lufs") from None
+        if not is_slug(asset.name):
+            raise ShowError(f"{where}.name: {asset.name!r} is not a plain name: {SLUG_HINT}")
         if asset.role not in ROLES:
-            raise ShowError(f"{path}: assets[{i}].role: {asset.role!r} is not one of "
-                            f"{', '.join(ROLES)}")
+            raise ShowError(f"{where}.role: {asset.role!r} is not one of {', '.join(ROLES)}")
+        if not 0 < asset.seconds <= 3600:
+            raise ShowError(f"{where}.seconds: {asset.seconds:g} is out of range: it must be "
+                            "more than 0 and at most 3600 s")
+        if not -70 <= asset.loudness_lufs <= 0:
+            raise ShowError(f"{where}.loudness_lufs: {asset.loudness_lufs:g} is out of range: "
+                            "it must be within -70 … 0 LUFS")
+        if asset.name in assets:
+            raise ShowError(f"{where}.name: {asset.name!r} is listed twice; keep one")
+        try:
+            inside(path.parent, asset.path, f"assets[{i}].file", allow_outside)
+        except PodforgeError as err:
+            raise ShowError(f"{path}: {err}") from None
         assets[asset.name] = asset
     return assets
+
+
+def _text(value) -> str:
+    """A manifest string: no mappings or lists, no control characters."""
+    if isinstance(value, (dict, list)) or value is None:
+        raise TypeError(f"{value!r}")
+    text = str(value)
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise ValueError(f"{text!r} (control character)")
+    return text

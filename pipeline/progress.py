@@ -50,6 +50,11 @@ class Progress:
         self._end()
         print(message, file=self.stream, flush=True)
 
+    def finding(self, line: str) -> None:
+        """A validator finding: printed even when quiet, as `podforge validate` prints it."""
+        self._end()
+        print(line, file=self.stream, flush=True)
+
     def _end(self) -> None:
         if self.tty and not self.quiet and self._shown >= 0:
             self.stream.write(f"\r{self._label:<40.40} done in "

@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.build.transcript import chapters_json, srt, vtt
 from pipeline.files import write_bytes, write_text
 from pipeline.model import Chapter, Credit, Metadata, TimedLine
+from pipeline.project import read_sources
 from pipeline.report import BuildReport, SegmentReport
 from pipeline.show import Funding, Owner, Show
 
@@ -107,8 +108,6 @@ def write_build(root: Path, slug: str, audio: bytes, planned: Planned | None = N
     if not script.is_file():
         write_script(root, folder, planned)
     sheet = script.parent / "sources.txt"
-    extra = [s.strip() for s in (sheet.read_text("utf-8").splitlines() if sheet.is_file() else ())
-             if s.strip() and not s.startswith("#")]
     build = root / "build" / slug
     build.mkdir(parents=True, exist_ok=True)
     write_bytes(build / f"{slug}.mp3", audio)  # as the build does: a new file, renamed in
@@ -123,7 +122,7 @@ def write_build(root: Path, slug: str, audio: bytes, planned: Planned | None = N
         slug=slug, script=f"episodes/{folder}/script.txt",
         script_sha256=hashlib.sha256(script.read_bytes()).hexdigest(),
         metadata=planned.metadata, credits=planned.credits,
-        sources=tuple(dict.fromkeys((*planned.metadata.sources, *extra))),
+        sources=read_sources(planned.metadata.sources, sheet),  # the build's own rule
         audio=f"{slug}.mp3", audio_bytes=len(audio), audio_sha256=hashlib.sha256(audio).hexdigest(),
         duration=DURATION, integrated_lufs=-16.0,
         true_peak_dbtp=-1.2, gain_db=0.0, chapters=chapters,

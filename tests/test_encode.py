@@ -128,7 +128,8 @@ def test_a_failing_before_commit_publishes_nothing(tmp_path):
 def test_ffmpeg_failing_is_an_encoder_error_with_its_message(tmp_path, monkeypatch):
     fake = tmp_path / "bin" / "ffmpeg"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\necho 'Unknown encoder libmp3lame' >&2\nexit 3\n")
+    fake.write_text("#!/bin/sh\ncase \"$*\" in *-version*) echo 'ffmpeg version 0-fake'; exit 0;;"
+                    "\nesac\necho 'Unknown encoder libmp3lame' >&2\nexit 3\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PODFORGE_FFMPEG", str(fake))
     out = tmp_path / "out"
@@ -138,7 +139,7 @@ def test_ffmpeg_failing_is_an_encoder_error_with_its_message(tmp_path, monkeypat
             for block in blocks(music(5.0)):
                 writer.write(block)
     assert "Unknown encoder libmp3lame" in str(caught.value)
-    assert "episode.mp3" in str(caught.value)
+    assert "episode.mp3" in str(caught.value) and str(fake) in str(caught.value)
     assert only(out) == []
 
 

@@ -245,7 +245,7 @@ def test_a_partial_script_is_exactly_what_is_there():
 def test_front_matter_yaml_error_names_its_line(tmp_path: Path):
     path = tmp_path / "script.txt"
     path.write_text("---\nslug: ok\nseason: [1\n---\nCold Open\n", encoding="utf-8")
-    with pytest.raises(ScriptError, match=r"script.txt:\d+: front matter YAML error"):
+    with pytest.raises(ScriptError, match=r"script.txt:\d+(:\d+)?: front matter YAML error"):
         read_script(path)
 
 

@@ -11,7 +11,7 @@ from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Narration
 from pipeline.script.parse import parse
-from pipeline.build.plan import check_cues, check_sound, describe, estimate, plan
+from pipeline.build.plan import check_sound, describe, estimate, plan
 from pipeline.show import Music, SoundDesign
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.model import Chapter, TimedLine as Line
@@ -96,14 +96,9 @@ def test_describe_lists_every_clip():
     assert " sting " in text and "ducked" in text and text.count("narration") == 6
 
 
-def test_unknown_assets_and_cues_in_the_credits_stop_the_build():
+def test_unknown_assets_in_show_yaml_stop_the_build():
     with pytest.raises(PodforgeError, match="sound.outro.asset: no asset 'nope'"):
         check_sound(SoundDesign(outro=Music("nope")), ASSETS, "show.yaml")
-    with pytest.raises(PodforgeError, match=r"s.txt:\d+: \[SFX: bell\] inside the credits"):
-        check_cues(parse(MINIMAL + "\n[SFX: bell]\n"), ASSETS, "s.txt")
-    with pytest.raises(PodforgeError, match=r"s.txt:\d+: \[SFX: gong\]: no asset 'gong'"):
-        check_cues(parse(MINIMAL.replace("A scene opens.", "A scene.\n\n[SFX: gong]")),
-                   ASSETS, "s.txt")
 
 
 def test_transcripts_and_chapters():

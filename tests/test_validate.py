@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 
@@ -153,6 +154,7 @@ def test_q002_malformed_cue():
 
 def test_q003_cue_inside_the_credits():
     assert codes(MINIMAL + "\n[SFX: bell]\n") == ["Q003"]
+    assert codes(MINIMAL + "\n[PAUSE 1s]\n") == ["Q003"]  # the build would play it too
 
 
 def test_q004_cue_inside_narration():
@@ -180,6 +182,59 @@ def test_m001_unknown_front_matter_key():
 
 def test_m002_front_matter_of_the_wrong_type():
     assert codes("---\nseason: first\n---\n" + MINIMAL) == ["M002"]
+
+
+def test_m003_a_slug_that_is_not_a_plain_name():
+    assert codes("---\nslug: ../../escape\n---\n" + MINIMAL) == ["M003"]
+    assert codes("---\nslug: Fine Name\n---\n" + MINIMAL) == ["M003"]
+    assert codes("---\nslug: fine-name-2\n---\n" + MINIMAL) == []
+
+
+def test_m003_an_episode_folder_that_is_not_a_plain_name(tmp_path):
+    from pipeline.project import check_scripts, open_project
+    folder = tmp_path / "episodes" / "Bad Name"
+    folder.mkdir(parents=True)
+    (folder / "script.txt").write_text(MINIMAL, encoding="utf-8")
+    check = check_scripts([], open_project(tmp_path))
+    assert "M003" in [d.code for d in check.diagnostics]
+
+
+@pytest.mark.parametrize("old, new, line", [
+    ("Jan. 15, 2026", "Feb. 30, 2026", 1),
+    ("Jan. 15, 2026", "2026-02-30", 1),
+    ("January 15, 1919. Something", "February 30, 1919. Something", 5),
+    ("Today is January 15th, 1919", "Today is February 30th, 1919", 15),
+    ("Jan. 15, 2026", "---\ndate: 2026-02-30\n---\nJan. 15, 2026", 2),
+    ("Jan. 15, 2026", "---\ndate: Feb 30, 2026\n---\nJan. 15, 2026", 2),
+])
+def test_h005_a_date_not_on_the_calendar(old, new, line):
+    found = [(d.code, d.line, d.severity) for d in
+             validate(parse(broken(old, new)), "s.txt", SHOW, ASSETS)]
+    assert found == [("H005", line, "error")]
+
+
+def test_h005_a_datetime_in_front_matter_is_its_day():
+    script = parse("---\ndate: 2026-01-15 10:30:00\n---\n" + MINIMAL)
+    assert script.metadata.date == dt.date(2026, 1, 15)
+    assert codes("---\ndate: 2026-01-15 10:30:00\n---\n" + MINIMAL) == []
+
+
+def test_x001_control_characters_are_removed_with_a_warning():
+    script = parse(broken("The Test Event\n", "The Test\x07 Ev\x1bent\n"))
+    assert script.metadata.title == "The Test Event"
+    found = validate(script, "s.txt", SHOW, ASSETS)
+    assert [(d.code, d.line, d.column, d.severity) for d in found] == [
+        ("X001", 3, 9, "warning")]
+
+
+def test_e001_an_unreadable_file_is_an_error_finding(tmp_path):
+    from pipeline.project import check_scripts, open_project
+    path = tmp_path / "script.txt"
+    path.write_bytes(b"\x00\x01\x02binary")
+    check = check_scripts([path], open_project(tmp_path))
+    (d,) = check.diagnostics
+    assert (d.code, d.severity, d.line) == ("E001", "error", 1)
+    assert "binary" in d.message and len(check.unreadable) == 1
 
 
 def test_p001_fill_me_in():
@@ -236,8 +291,13 @@ def test_the_example_episodes_are_clean():
 @pytest.mark.parametrize("code", ["S001", "S002", "S003", "S004", "S005", "S006", "A001", "A002",
                                   "A003", "H001", "H002", "H003", "H004", "I001", "I002", "I003",
                                   "C001", "C002", "Q001", "Q002", "Q003", "Q004", "L001", "G001",
-                                  "G002", "M001", "M002", "P001"])
+                                  "G002", "M001", "M002", "M003", "H005", "X001", "E001",
+                                  "P001"])
 def test_every_code_is_documented_and_tested(code):
     import pipeline.script.validate as v
     assert code in v.__doc__
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert code in readme or any(code[0] == row[2] and row[3:6] <= code[1:] <= row[8:11]
+                                 for row in readme.splitlines() if row.startswith("| ") and
+                                 "–" in row[:13]), f"{code} is not in README's table"
     assert f"test_{code.lower()}_" in open(__file__, encoding="utf-8").read()

@@ -29,22 +29,58 @@ _QUEUE_BLOCKS = 8  # in flight between the caller and ffmpeg: bounds memory, all
 _STDERR_TAIL = 2000
 
 
+_CHECKED: dict[str, str | None] = {}  # ffmpeg path → why it cannot be used (None: it works)
+
+
+def _broken(path: str) -> str | None:
+    """Run `ffmpeg -version` once per binary and process: None if it answers like ffmpeg."""
+    if path not in _CHECKED:
+        try:
+            done = subprocess.run([path, "-hide_banner", "-version"], stdin=subprocess.DEVNULL,
+                                  capture_output=True, timeout=20)
+            ok = done.returncode == 0 and done.stdout.startswith(b"ffmpeg version")
+            _CHECKED[path] = None if ok else (
+                f"`{path} -version` exited with status {done.returncode}"
+                + (f": {done.stderr.decode(errors='replace').strip()[-200:]}" if done.stderr
+                   else "") if done.returncode else f"{path} does not answer like ffmpeg")
+        except (OSError, subprocess.SubprocessError) as err:
+            _CHECKED[path] = f"{path} cannot run ({getattr(err, 'strerror', None) or err})"
+    return _CHECKED[path]
+
+
 def find_ffmpeg() -> str:
-    """$PODFORGE_FFMPEG, else ffmpeg on PATH, else the binary imageio-ffmpeg ships."""
+    """$PODFORGE_FFMPEG, else a working ffmpeg on PATH, else the binary imageio-ffmpeg ships.
+
+    Each candidate is run once (`-version`) before any work, so a broken ffmpeg on PATH is
+    passed over for the bundled one instead of failing after the whole mix.
+    """
     if chosen := os.environ.get("PODFORGE_FFMPEG"):
         if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
             raise EncoderError(f"PODFORGE_FFMPEG={chosen} is not an executable file; "
                                "fix the path or unset it")
+        if problem := _broken(chosen):
+            raise EncoderError(f"PODFORGE_FFMPEG={chosen} does not work ({problem}); "
+                               "fix it or unset it")
         return chosen
-    if found := shutil.which("ffmpeg"):
-        return found
+    skipped = []
+    if (found := shutil.which("ffmpeg")):
+        if not (problem := _broken(found)):
+            return found
+        skipped.append(problem)
     try:
         import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        bundled = imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError):
-        raise EncoderError("no ffmpeg found: install one on PATH or `pip install imageio-ffmpeg`, "
-                           "or set PODFORGE_FFMPEG") from None
+        bundled = None
+    if bundled and not (problem := _broken(bundled)):
+        return bundled
+    if bundled:
+        skipped.append(problem)
+    raise EncoderError((f"no working ffmpeg found ({'; '.join(skipped)})" if skipped else
+                        "no ffmpeg found")
+                       + ": install one on PATH or `pip install imageio-ffmpeg`, "
+                       "or set PODFORGE_FFMPEG")
 
 
 def _mp3_args(rate: int, channels: int, bitrate_kbps: int, *, xing: bool = True,
@@ -76,7 +112,7 @@ class Mp3Writer:
         self.rate, self.channels = rate, channels
         self.frames = 0
         self._before_commit = before_commit
-        ffmpeg = ffmpeg or find_ffmpeg()
+        ffmpeg = self.ffmpeg = ffmpeg or find_ffmpeg()
         try:
             self.temp_path = _hidden_sibling(self.path)
         except OSError as e:
@@ -175,7 +211,7 @@ class Mp3Writer:
     def _error(self, what: str) -> EncoderError:
         self._stderr.seek(0)
         tail = self._stderr.read().decode(errors="replace").strip()[-_STDERR_TAIL:]
-        return EncoderError(f"ffmpeg {what} while encoding {self.path}"
+        return EncoderError(f"ffmpeg ({self.ffmpeg}) {what} while encoding {self.path}"
                             + (f":\n{tail}" if tail else ""))
 
     def _discard(self) -> None:

@@ -14,10 +14,12 @@ import threading
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pipeline.errors import PodforgeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # From espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -42,6 +44,14 @@ class _Event(C.Structure):
                 ("length", C.c_int),
                 ("audio_position", C.c_int),  # ms; `sample` is the same instant, in samples
                 ("sample", C.c_int), ("user_data", C.c_void_p), ("id", _EventId)]
+
+
+class _Voice(C.Structure):
+    """espeak_VOICE; `languages` is (priority byte, NUL-terminated code) pairs ending in 0."""
+
+    _fields_ = [("name", C.c_char_p), ("languages", C.c_void_p), ("identifier", C.c_char_p),
+                ("gender", C.c_ubyte), ("age", C.c_ubyte), ("variant", C.c_ubyte),
+                ("xx1", C.c_ubyte), ("score", C.c_int), ("spare", C.c_void_p)]
 
 
 _CALLBACK = C.CFUNCTYPE(C.c_int, C.POINTER(C.c_short), C.c_int, C.POINTER(_Event))
@@ -76,7 +86,21 @@ _pcm: list[bytes] = []
 _events: list[tuple[int, int, int]] = []  # (type, 0-based text index, sample)
 
 
+_interrupted: list[BaseException] = []  # Ctrl-C inside the callback, raised once espeak returns
+
+
 def _on_synth(wav, numsamples, events):
+    """espeak's callback. An exception cannot cross the C frames (ctypes would print it and
+    drop it, losing a Ctrl-C), so it is kept, and returning 1 tells espeak to stop."""
+    try:
+        _collect(wav, numsamples, events)
+    except BaseException as exc:  # KeyboardInterrupt, mostly
+        _interrupted.append(exc)
+        return 1
+    return 0
+
+
+def _collect(wav, numsamples, events):
     if numsamples > 0:
         _pcm.append(C.string_at(wav, numsamples * 2))
     i = 0
@@ -85,7 +109,7 @@ def _on_synth(wav, numsamples, events):
         if event.type in (_EVENT_WORD, _EVENT_SENTENCE):
             _events.append((event.type, event.text_position - 1, event.sample))
         i += 1
-    return 0
+    return None
 
 
 def _load():
@@ -124,10 +148,58 @@ def _load():
     return lib
 
 
+_voices: dict[str, str] | None = None
+MIN_WPM, MAX_WPM = 80, 450
+
+
+def voices() -> dict[str, str]:
+    """Every spelling espeak-ng knows a voice by → the identifier it loads it by.
+
+    A voice answers to its identifier ("gmw/en"), its file name ("en-us"), its name ("English
+    (Great Britain)") and its language code ("en-gb"); espeak_SetVoiceByName alone knows only
+    the first three, which is why "en-gb" used to be refused.
+    """
+    global _voices
+    with _lock:
+        if _voices is None:
+            lib = _load()
+            lib.espeak_ListVoices.restype = C.POINTER(C.POINTER(_Voice))
+            lib.espeak_ListVoices.argtypes = [C.c_void_p]
+            found: dict[str, str] = {}
+            listed = lib.espeak_ListVoices(None)
+            i = 0
+            while listed[i]:
+                v = listed[i].contents
+                ident = v.identifier.decode()
+                languages, at = [], v.languages
+                while at and C.string_at(at, 1) != b"\0":
+                    code = C.string_at(at + 1)
+                    languages.append(code.decode().lower())
+                    at += 2 + len(code)
+                for key in (ident, ident.rsplit("/", 1)[-1].lower(), v.name.decode().lower(),
+                            *languages[:1]):
+                    found.setdefault(key, ident)
+                i += 1
+            _voices = found
+        return _voices
+
+
+def voice_id(name: str) -> str | None:
+    """The identifier of the voice `name` names, or None if espeak-ng has no such voice."""
+    known = voices()
+    return known.get(name) or known.get(name.lower())
+
+
 def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None = None) -> Speech:
     """Synthesize `text` (UTF-8, any punctuation/quotes/dashes/unicode) with espeak-ng."""
-    if not 80 <= wpm <= 450:
-        raise PodforgeError(f"draft voice: wpm {wpm} is outside espeak-ng's range 80–450")
+    import numpy as np  # here: listing voices (show.yaml's check) needs no numpy
+
+    if not MIN_WPM <= wpm <= MAX_WPM:
+        raise PodforgeError(f"draft voice: wpm {wpm} is outside espeak-ng's range "
+                            f"{MIN_WPM}–{MAX_WPM}")
+    ident = voice_id(voice)
+    if ident is None:
+        raise PodforgeError(f"draft voice: espeak-ng has no voice {voice!r} (try 'en-us')")
     if pitch is not None and not 0 <= pitch <= 100:
         raise PodforgeError(f"draft voice: pitch {pitch} is outside espeak-ng's range 0–100")
     with _lock:
@@ -135,7 +207,7 @@ def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None 
         rate = _sample_rate
         if not text.strip():
             return Speech(np.zeros(0, np.float32), rate, (), ())
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        if lib.espeak_SetVoiceByName(ident.encode()) != 0:
             raise PodforgeError(f"draft voice: espeak-ng has no voice {voice!r} (try 'en-us')")
         lib.espeak_SetParameter(_RATE, int(wpm), 0)
         lib.espeak_SetParameter(_PITCH, 50 if pitch is None else int(pitch), 0)  # 50 = voice default
@@ -145,9 +217,12 @@ def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None 
             status = lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0,
                                       _CHARS_UTF8 | _ENDPAUSE, None, None)
             pcm, events = b"".join(_pcm), list(_events)
+            if _interrupted:
+                raise _interrupted[0]
         finally:
             _pcm.clear()
             _events.clear()
+            _interrupted.clear()
     if status != 0:
         raise PodforgeError(f"draft voice: espeak-ng failed to synthesize (error {status})")
     ints = np.frombuffer(pcm, np.int16)

@@ -68,8 +68,12 @@ def prune_cache(root: Path, grace: float = 3600.0) -> int:
     removed, now = 0, time.time()
     for path in (root / ".podforge-cache").glob("*-*"):
         stem = path.name.split(".", 1)[0]
-        if stem.startswith(("span-", "narration-")) and stem not in used and \
-                now - path.stat().st_mtime > grace:
-            path.unlink(missing_ok=True)
-            removed += 1
+        if not stem.startswith(("span-", "narration-")) or stem in used:
+            continue
+        try:  # a concurrent build may be pruning, or renaming into place, the same entries
+            if now - path.stat().st_mtime > grace:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
     return removed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -44,10 +45,11 @@ def _segment_key(segment: Segment) -> list:
              for i in segment.body()]]
 
 
-def plan_only(project: Project, script_path: Path) -> str:
+def plan_only(project: Project, script_path: Path, strict: bool = True,
+              say=lambda line: None) -> str:
     """The Timeline for review, with narration lengths estimated unless already rendered."""
-    show, script, assets = prepare(project, script_path)
-    takes = takes_for(script, script_path.parent, False)
+    show, script, assets = prepare(project, script_path, strict, say)
+    takes = takes_for(script, script_path.parent, False, project.root, show.allow_outside)
     narrations = {}
     for s in script.segments:
         take = takes[s.slug]
@@ -90,7 +92,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                            | {music.asset for _, music in named_music(sound)}):
             bank[name]  # decoded here, once: the forked workers inherit it
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
-                                               progress.update)):
+                                               progress.update, scratch=cache)):
         pieces[i] = piece
         for message in piece.warnings:
             progress.note(f"warning: {message}")
@@ -210,12 +212,14 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
     return _Piece(spoken, span, key, rendered, tuple(warnings))
 
 
-def _in_parallel(fn, jobs: list[tuple], tick) -> list:
+def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:
     """Independent jobs on every core: narration and mixing are CPU-bound and share nothing.
 
     Workers are forked, so they start in milliseconds with podforge already imported. Twice as
     many workers as cores: an episode's few big acts then share the cores evenly instead of
-    one core idling while another finishes the last act.
+    one core idling while another finishes the last act. Workers ignore Ctrl-C: on an
+    interrupt (or any failure) this process kills them and removes the temporary files they
+    leave in `scratch` (named `*.tmp<pid>` or `.*.<pid>.tmp`), so nothing half-made remains.
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), 2 * cores) if cores > 1 else 1
@@ -225,11 +229,33 @@ def _in_parallel(fn, jobs: list[tuple], tick) -> list:
             results.append(fn(*job))
             tick(n / len(jobs))
         return results
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(fn, *job) for job in jobs]
-        for n, _ in enumerate(as_completed(futures), start=1):
-            tick(n / len(jobs))
-        return [f.result() for f in futures]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_ignore_interrupts) as pool:
+        try:
+            futures = [pool.submit(fn, *job) for job in jobs]
+            for n, _ in enumerate(as_completed(futures), start=1):
+                tick(n / len(jobs))
+            return [f.result() for f in futures]
+        except BaseException:
+            _stop_workers(pool, scratch)
+            raise
+
+
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, scratch: Path | None) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
+    for process in processes:
+        process.join()
+        if scratch is not None:
+            for pattern in (f"*.tmp{process.pid}", f".*.{process.pid}.tmp"):
+                for left in scratch.glob(pattern):
+                    left.unlink(missing_ok=True)
 
 
 def _title(script: Script, slug: str) -> str | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pipeline import __version__
 from pipeline.build.cache import RENDER_VERSION, Hashes, key
-from pipeline.build.plan import check_cues, check_sound
+from pipeline.build.plan import check_sound
 from pipeline.build.takes import Takes
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
@@ -24,10 +24,16 @@ from pipeline.report import BuildReport
 from pipeline.show import Show
 
 
+# Findings that leave nothing to build, even with --no-validate: a cue that names no sound or
+# cannot be read, a slug that is no name for a folder, a file that cannot be read.
+UNBUILDABLE = {"Q001", "Q002", "M003", "E001"}
+
+
 @dataclass(frozen=True)
 class Options:
     force: bool = False
     takes_only: bool = False
+    validate: bool = True  # --no-validate: only UNBUILDABLE findings stop the build
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,16 @@ class Job:
     inputs: str  # inputs_key of all of the above
 
 
-def prepare(project: Project, script_path: Path) -> tuple[Show, Script, dict[str, Asset]]:
-    """What every build (and --plan) needs: the show, the script, its assets, checked."""
+def prepare(project: Project, script_path: Path, strict: bool = True,
+            say=lambda line: None) -> tuple[Show, Script, dict[str, Asset]]:
+    """What every build (and --plan) needs: the show, the script, its assets, validated.
+
+    The validator's rules are the build's rules: its findings are printed through `say` as
+    `podforge validate` prints them, and any error stops the build (with strict=False, only
+    what cannot be built at all does).
+    """
+    from pipeline.script.validate import validate
+
     show = project.show
     if show is None:
         raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
@@ -64,7 +78,17 @@ def prepare(project: Project, script_path: Path) -> tuple[Show, Script, dict[str
                             f"{script_path}`")
     assets = project.assets()
     check_sound(show.sound, assets, str(project.root / "show.yaml"))
-    check_cues(script, assets, str(script_path))
+    findings = validate(script, str(script_path), show, frozenset(assets))
+    stopping = [d for d in findings if d.severity == "error" and
+                (strict or d.code in UNBUILDABLE)]
+    for d in findings:
+        if d.severity != "error" or d in stopping:
+            say(d.as_text())
+    if stopping:
+        n = len(stopping)
+        raise PodforgeError(f"{script_path}: {n} error{'s' * (n != 1)} found by validate: fix "
+                            f"{'them' if n != 1 else 'it'}" +
+                            (", or build with --no-validate" if strict else ""))
     return show, script, assets
 
 

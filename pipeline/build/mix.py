@@ -27,8 +27,9 @@ WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 
 
 # Decoded assets, per process. The build fills it before forking its workers, which inherit it,
-# so a bed shared by every act is decoded once per build, not once per segment.
-_DECODED: dict[tuple[Path, int, int], np.ndarray] = {}
+# so a bed shared by every act is decoded once per build, not once per segment. Keyed by the
+# file's size and mtime too: a long-lived process never mixes an edited asset's old audio.
+_DECODED: dict[tuple[Path, int, int, int, int], np.ndarray] = {}
 
 
 class AssetBank:
@@ -38,9 +39,17 @@ class AssetBank:
         self._assets, self._rate, self._channels = assets, rate, channels
 
     def __getitem__(self, name: str) -> np.ndarray:
-        key = (self._assets[name].path, self._rate, self._channels)
+        path = self._assets[name].path
+        try:
+            st = path.stat()
+            version = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            version = (-1, -1)  # read_audio names the file and the problem
+        key = (path, self._rate, self._channels, *version)
         if key not in _DECODED:
-            _DECODED[key] = decode.read_audio(*key)
+            for stale in [k for k in _DECODED if k[:3] == key[:3]]:
+                del _DECODED[stale]
+            _DECODED[key] = decode.read_audio(path, self._rate, self._channels)
         return _DECODED[key]
 
 

@@ -61,20 +61,6 @@ def check_sound(sound: SoundDesign, assets: dict[str, Asset], show_file: str) ->
                                 f"the manifest; known: {', '.join(sorted(assets))}")
 
 
-def check_cues(script: Script, assets: dict[str, Asset], where: str) -> None:
-    """A cue the build cannot play stops it, naming the line (the validator explains more)."""
-    for segment in script.segments:
-        for cue in segment.cues:
-            if cue.problem:
-                raise PodforgeError(f"{where}:{cue.line}: {cue.text}: {cue.problem}")
-            if segment.kind == "credits" and cue.kind != "pause":
-                raise PodforgeError(f"{where}:{cue.line}: {cue.text} inside the credits: the "
-                                    "outro plays there; move the cue into an act")
-            if cue.name and cue.name not in assets:
-                raise PodforgeError(f"{where}:{cue.line}: {cue.text}: no asset {cue.name!r} in "
-                                    f"the manifest; known: {', '.join(sorted(assets))}")
-
-
 def estimate(segment: Segment, words_per_minute: float) -> Narration:
     """Narration length from the word count, for a plan made before any voice exists."""
     at, cue_times = 0.0, []

@@ -8,6 +8,7 @@ from pipeline.build.cache import Hashes, prune_cache
 from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key, outputs_whole,
                                    prepare)
 from pipeline.build.takes import takes_for
+from pipeline.files import inside
 from pipeline.progress import Progress
 from pipeline.project import Project, episode_slug
 from pipeline.report import read_report
@@ -17,26 +18,41 @@ def build(project: Project, scripts: list[Path], options: Options,
           progress: Progress) -> list[Built]:
     built, cache = [], project.root / ".podforge-cache"
     hashes = Hashes(cache / "hashes.json")
-    for path in scripts:
-        show, script, assets = prepare(project, path)
-        takes = takes_for(script, path.parent, options.takes_only)
-        for warning in takes.warnings:
-            progress.note(f"warning: {warning}")
-        asset_hash = asset_hashes(assets, hashes)
-        slug = episode_slug(path, script)
-        job = Job(path, slug, project.root / "build" / slug, show, script, assets, asset_hash,
-                  takes, inputs_key(show, path, asset_hash, takes, hashes))
+    jobs = [_job(project, path, options, progress, hashes) for path in scripts]  # all checked
+    ffmpeg = None
+    for job in jobs:
+        slug = job.slug
         report = read_report(job.folder / "report.json")
         if not options.force and report is not None and report.inputs == job.inputs and \
                 outputs_whole(job.folder, report):
             progress.note(f"{slug}: up to date")
             built.append(Built(slug, job.folder, report, fresh=False))
             continue
+        from pipeline.audio.encode import find_ffmpeg
         from pipeline.build.episode import build_episode  # the audio stack: loaded for work
 
+        if ffmpeg is None:
+            ffmpeg = find_ffmpeg()  # no working encoder: say so before any audio work
+            progress.note(f"ffmpeg: {ffmpeg}")
+        inside(project.root, cache, "the cache folder", job.show.allow_outside)
         cache.mkdir(exist_ok=True)
         built.append(build_episode(project, job, options, progress, hashes))
     hashes.save()
     prune_cache(project.root)
     progress.close()
     return built
+
+
+def _job(project: Project, path: Path, options: Options, progress: Progress,
+         hashes: Hashes) -> Job:
+    """A script read, validated and resolved into everything that decides its build."""
+    show, script, assets = prepare(project, path, options.validate, progress.finding)
+    slug = episode_slug(path, script)
+    folder = inside(project.root, project.root / "build" / slug, "the build folder",
+                    show.allow_outside)
+    takes = takes_for(script, path.parent, options.takes_only, project.root, show.allow_outside)
+    for warning in takes.warnings:
+        progress.note(f"warning: {warning}")
+    asset_hash = asset_hashes(assets, hashes)
+    return Job(path, slug, folder, show, script, assets, asset_hash, takes,
+               inputs_key(show, path, asset_hash, takes, hashes))

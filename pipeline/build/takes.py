@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import PodforgeError
+from pipeline.files import inside
 from pipeline.model import Script
 
 SOUNDFILE_TYPES = (".wav", ".flac", ".ogg", ".mp3")  # libsndfile reads these
@@ -81,8 +82,15 @@ def find_takes(script: Script, folder: Path) -> Takes:
     return Takes({slug: found.get(slug) for slug in slugs}, episode, tuple(warnings))
 
 
-def takes_for(script: Script, folder: Path, takes_only: bool) -> Takes:
+def takes_for(script: Script, folder: Path, takes_only: bool, root: Path | None = None,
+              allow_outside: bool = False) -> Takes:
+    """The takes the build uses; with the show's `root`, each is checked to lie inside it (a
+    take linked from outside the show is refused unless show.yaml allows it)."""
     takes = find_takes(script, folder)
+    if root is not None:
+        for take in (*takes.by_segment.values(), takes.episode):
+            if take is not None:
+                inside(root, take, "this take", allow_outside)
     missing = [slug for slug, take in takes.items() if take is None]
     if takes_only and missing and takes.episode is None:
         expected = folder / "takes" / f"{missing[0]}.wav"

@@ -79,7 +79,7 @@ def read_cover(show: Show) -> Cover | None:
     """
     if not show.artwork:
         return None
-    path = show.resolve(show.artwork)
+    path = show.resolve(show.artwork, "artwork")
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from pipeline.audio.encode import find_ffmpeg
+from pipeline.files import inside
 from pipeline.errors import PublishError
 from pipeline.publish import output, pages
 from pipeline.publish.artwork import (THUMBNAIL, cover_art, drawn_cover_name, read_cover,
@@ -73,6 +74,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
     PublishError for anything the user must fix, before writing a single file.
     """
     root = Path(root)
+    inside(root, root / out_dir, "the publish folder (--out)", show.allow_outside)
     out = root / out_dir
     now = now or dt.datetime.now(dt.timezone.utc)
     now = now if now.tzinfo else now.replace(tzinfo=dt.timezone.utc)

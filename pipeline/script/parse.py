@@ -16,15 +16,30 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import yamlio
 from pipeline.script.credits import looks_like_credit, read_credits
 from pipeline.errors import ScriptError
+from pipeline.files import SLUG_HINT, is_slug
 from pipeline.model import Audio, Cue, Identity, Metadata, Note, Paragraph, Script, Segment
-from pipeline.show import EpisodeFormat
-from pipeline.script.text import column_of, leading_date, match_template, normalize, parse_date
+from pipeline.show import DEFAULT_INTRO, EpisodeFormat
+from pipeline.script.text import (column_of, impossible_date, leading_date, match_template, normalize,
+                   parse_date)
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 MAX_BYTES = 2_000_000  # a two-hour script is ~150 kB; anything this big is not a script
 SCRIPT_NAMES = ("script.txt", "script.md")
+_ISO_LIKE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}\b")
+# C0 and C1 controls (tab and newline aside) and lone surrogates: XML, HTML and ID3 refuse them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """Text with the control characters no feed, page or tag can carry taken out."""
+    return _CONTROL.sub("", text)
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 _NUMBERS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -111,8 +126,16 @@ def read_script(path: Path, fmt: EpisodeFormat = EpisodeFormat()) -> Script:
 
 def parse(text: str, fmt: EpisodeFormat = EpisodeFormat()) -> Script:
     """Text → Script. Raises ScriptError only for broken front matter ("LINE: problem")."""
+    controls = []
+    if _CONTROL.search(text):  # taken out before anything can carry them into a feed or tag
+        controls = [Note("X001", n, m.start() + 1, f"control character U+{ord(m[0]):04X} "
+                         "removed: it cannot appear in a feed, page or tag")
+                    for n, line in enumerate(text.split("\n"), start=1)
+                    for m in [_CONTROL.search(line)] if m]
+        text = clean(text)
     lines = text.splitlines()
     meta, body_start, notes = _front_matter(lines)
+    notes[:0] = controls
     blocks = _blocks(lines, body_start)
     header: list[Block] = []
     segments: list[_Open] = []
@@ -173,12 +196,10 @@ def _front_matter(lines: list[str]) -> tuple[Metadata, int, list[Note]]:
     if end is None:
         raise ScriptError("1: front matter opened with --- is never closed: add a --- line")
     try:
-        data = yaml.load("\n".join(lines[1:end]), Loader=_LOADER) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 2 if mark else 1
-        raise ScriptError(f"{line}: front matter YAML error: "
-                          f"{getattr(err, 'problem', None) or err}: fix the YAML") from None
+        data = yamlio.load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as err:  # "LINE:COL: YAML error: …"; read_script adds the path
+        raise ScriptError(yamlio.describe(err, "", 1, "front matter").lstrip(":")
+                          + ": fix the front matter") from None
     if not isinstance(data, dict):
         notes.append(Note("M001", 1, 1, "front matter is not a mapping of keys: ignored"))
         return Metadata(), end + 2, notes
@@ -196,20 +217,35 @@ def _front_matter(lines: list[str]) -> tuple[Metadata, int, list[Note]]:
                 values[key] = audio
             continue
         if expected is None:
-            notes.append(Note("M001", line, 1, f"unknown front matter key {key!r}; known: "
-                                               f"{', '.join(_FRONT_MATTER)}"))
-        elif expected is int and isinstance(value, bool) or not isinstance(value, expected):
-            if expected is dt.date and isinstance(value, str) and parse_date(value):
-                values[key] = parse_date(value)
-            else:
-                notes.append(Note("M002", line, 1, f"front matter {key}: expected "
-                                  f"{expected.__name__}, got {value!r}"))
-        else:
-            values[key] = value
+            notes.append(Note("M001", line, 1, f"unknown front matter key {str(key)[:40]!r}; "
+                                               f"known: {', '.join(_FRONT_MATTER)}"))
+            continue
+        if expected is dt.date:
+            value = yamlio.as_date(value) or (parse_date(value) if isinstance(value, str)
+                                              else None) or value
+            if isinstance(value, str) and impossible_date(value):
+                notes.append(Note("H005", line, 1, f"front matter date {value.strip()!r} is not "
+                                  "a day on the calendar: fix the day or the month"))
+                continue
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if ok and expected is list:
+            ok = all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value)
+        if not ok:
+            notes.append(Note("M002", line, 1, f"front matter {key}: expected "
+                              f"{'a list of text' if expected is list else expected.__name__}, "
+                              f"got {_short(value)}"))
+            continue
+        if isinstance(value, str):
+            value = clean(value)
+        if key == "slug" and not is_slug(value):
+            notes.append(Note("M003", line, 1, f"front matter slug {_short(value)} is not a plain "
+                              f"name: {SLUG_HINT}"))
+            continue
+        values[key] = value
     if "keywords" in values:
-        values["keywords"] = tuple(str(k) for k in values["keywords"])
+        values["keywords"] = tuple(clean(str(k)) for k in values["keywords"])
     if "sources" in values:
-        values["sources"] = tuple(str(s) for s in values["sources"])
+        values["sources"] = tuple(clean(str(s)) for s in values["sources"])
     return Metadata(**values), end + 2, notes
 
 
@@ -310,6 +346,20 @@ def _cue(block: Block) -> Cue:
     return Cue(kind, name, None, block.line, 1, block.text)
 
 
+# The usual ways a host opens a show. Without a show.yaml of its own (the default format), any of
+# them opens the intro and tells who makes the show.
+INTRO_SHAPES = (DEFAULT_INTRO[0], "I'm {host}, and this is {show}.",
+                "I'm {host} and this is {show}.", "Welcome to {show}, I'm {host}.", "Welcome to {show}. I'm {host}.",
+                "This is {show}, I'm {host}.", "From {network}, this is {show}. I'm {host}.")
+
+
+def intro_shapes(fmt: EpisodeFormat) -> tuple[str, ...]:
+    """The first intro lines that open the intro under `fmt`."""
+    if not fmt.intro:
+        return ()
+    return INTRO_SHAPES if fmt.intro[0] == DEFAULT_INTRO[0] else fmt.intro[:1]
+
+
 # Where a headless segment may open: the intro anywhere, the teaser after an act, the credits
 # after an act or the teaser. Context keeps "Next on Monday, …" inside an act from splitting it.
 _OPENS_AFTER = {"intro": None, "teaser": {"act"}, "credits": {"act", "teaser"}}
@@ -320,14 +370,15 @@ def _marker(block: Block, fmt: EpisodeFormat, current: _Open | None,
     """Does this paragraph open a segment that has no heading? By the show's own lines."""
     first = block.text.split("\n", 1)[0]
     kind = current.kind if current else None
-    checks = [("intro", fmt.intro[0] if fmt.intro else None),
+    checks = [*(("intro", t) for t in intro_shapes(fmt)),
               ("teaser", fmt.teaser), ("credits", fmt.credits)]
+    plain = normalize(first[:40]).lower()
     for target, template in checks:
         after = _OPENS_AFTER[target]
         if not template or target == kind or (after is not None and kind not in after):
             continue
-        lead = template.split(None, 1)[0].lower()
-        if "{" not in lead and not first[:len(lead)].lower() == lead:
+        lead = normalize(template.split(None, 1)[0]).lower()
+        if "{" not in lead and not plain.startswith(lead):
             continue  # cheap reject: the line does not even start like the template
         m = match_template(template, first, prefix=True)
         if not m:
@@ -347,6 +398,11 @@ def _header(blocks: list[Block], meta: Metadata, notes: list[Note]):
     queue = [b for b in blocks if b.kind == "text"]
     if queue and parse_date(queue[0].text):
         values.update(date=parse_date(queue[0].text), date_line=queue[0].line)
+        queue.pop(0)
+    elif queue and impossible_date(queue[0].text):
+        notes.append(Note("H005", queue[0].line, 1, f"the date line {queue[0].text!r} is not a "
+                          "day on the calendar: fix the day or the month"))
+        values.update(date_line=queue[0].line)
         queue.pop(0)
     if queue:
         values.update(title=" ".join(queue[0].text.split()), title_line=queue[0].line)

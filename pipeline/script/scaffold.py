@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 from pipeline.errors import PodforgeError
+from pipeline.files import SLUG_HINT, is_slug, write_text
 from pipeline.show import Show
 from pipeline.script.text import render_template
 from pipeline.script.validate import PLACEHOLDER
 
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _WORDS = "One Two Three Four Five Six Seven Eight Nine Ten".split()
 
 
@@ -44,17 +43,14 @@ def scaffold(show: Show, slug: str, today: dt.date) -> str:
 
 def create_episode(show: Show, slug: str, today: dt.date) -> Path:
     """episodes/<slug>/script.txt, never over an existing one."""
-    if not _SLUG.fullmatch(slug):
-        raise PodforgeError(f"{slug!r} is not a slug: use lower-case words joined by hyphens, "
-                            "e.g. great-molasses-flood")
+    if not is_slug(slug):
+        raise PodforgeError(f"{slug!r} is not a slug: {SLUG_HINT}")
     path = show.resolve("episodes") / slug / "script.txt"
     if path.exists():
         raise PodforgeError(f"{path}: already exists; pick another slug or edit that script")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(".script.txt.tmp")
-        tmp.write_text(scaffold(show, slug, today), encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, scaffold(show, slug, today))  # whole, or not at all
     except OSError as err:
         raise PodforgeError(f"{path}: cannot create it ({err.strerror}); check that "
                             f"{path.parent.parent} is a folder you can write to") from None

@@ -39,6 +39,17 @@ def leading_date(text: str) -> tuple[dt.date, int] | None:
     return None
 
 
+def impossible_date(text: str, prefix: bool = False) -> bool:
+    """`text` is (or with `prefix`, starts with) something shaped like a date that names no day
+    on the calendar ("February 30, 2026")."""
+    text = text.strip()
+    for form in _DATE_FORMS:
+        m = form.match(text)
+        if m and (prefix or not text[m.end():].strip(" .,;:")):
+            return leading_date(text) is None
+    return False
+
+
 def parse_date(text: str) -> dt.date | None:
     """`text` is a date and nothing else (trailing punctuation aside)."""
     found = leading_date(text.strip())

@@ -9,7 +9,8 @@ I001 a show line off its template   I002 "Today is" date   I003 "Today is" title
 C001 credit not understood   C002 no one credited   Q001 unknown asset   Q002 malformed cue
 Q003 cue where it cannot play   Q004 cue inside narration   L001 spoken length
 G001 words glued at a marker   G002 words glued in narration   M001/M002 front matter
-P001 a "fill me in" placeholder
+M003 a slug that is not a plain name   H005 a date not on the calendar   X001 control
+characters removed   E001 a file that cannot be read at all   P001 a "fill me in" placeholder
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from pipeline.model import Diagnostic, Script, Segment, Severity
+from pipeline.script.parse import intro_shapes
 from pipeline.show import EpisodeFormat, Show
-from pipeline.script.text import column_of, match_template, normalize, parse_date, spoken_date
+from pipeline.script.text import (column_of, impossible_date, match_template, normalize, parse_date,
+                   spoken_date)
 
 PLACEHOLDER = "Fill me in"
 _PLACEHOLDER = re.compile(re.escape(PLACEHOLDER), re.IGNORECASE)
@@ -41,7 +44,7 @@ class Finding(NamedTuple):
 
 Rule = Callable[[Script, EpisodeFormat, Show | None, frozenset[str] | None], Iterator[Finding]]
 _WARNINGS = {"S006", "H003", "H004", "C001", "C002", "Q004", "L001", "G001", "G002", "M001",
-             "P001"}  # codes that are warnings unless their rule says otherwise
+             "P001", "X001"}  # codes that are warnings unless their rule says otherwise
 RULES: list[Rule] = []
 
 
@@ -149,7 +152,7 @@ def header(script, fmt, show, assets):
     if not script.segments:
         return
     m, first = script.metadata, script.body_start
-    if m.date is None:
+    if m.date is None and m.date_line is None:  # an impossible date line is H005, from the parser
         yield first, 1, "H001", ("no date line: the script starts with its publication date, "
                                  'e.g. "Jan. 15, 2026"')
     if m.title is None:
@@ -157,6 +160,9 @@ def header(script, fmt, show, assets):
     elif m.summary is None:
         yield m.title_line or first, 1, "H003", ("no summary: add a one-line summary after the "
                                                  "title that starts with the event's date")
+    elif m.event_date is None and impossible_date(normalize(m.summary), prefix=True):
+        yield m.summary_line or first, 1, "H005", ("the summary's date is not a day on the "
+                                                   "calendar: fix the day or the month")
     elif m.event_date is None and not _has_placeholder(m.summary):
         yield m.summary_line or first, 1, "H004", ('the summary does not start with the event\'s '
                                                    'date, e.g. "January 15, 1919. …"')
@@ -169,7 +175,12 @@ def show_lines(script, fmt, show, assets):
         k: v for k, v in vars(script.identity).items() if v}
     intro = script.segments_of("intro")[:1]
     if intro and fmt.intro:
-        yield from _intro(intro[0], fmt.intro, expected, script)
+        templates = fmt.intro
+        if show is None and intro[0].paragraphs:  # no show.yaml: the intro's own usual shape
+            first = intro[0].paragraphs[0].text.split("\n", 1)[0]
+            shape = next((t for t in intro_shapes(fmt) if match_template(t, first)), None)
+            templates = (shape, *fmt.intro[1:]) if shape else templates
+        yield from _intro(intro[0], templates, expected, script)
     for kind, template in (("teaser", fmt.teaser), ("credits", fmt.credits)):
         for s in script.segments_of(kind)[:1]:
             if s.paragraphs and template and not _has_placeholder(s.paragraphs[0].text):
@@ -209,7 +220,10 @@ def _intro(segment: Segment, templates, expected, script):
         if _has_placeholder(paragraph.text):
             continue
         m = yield from _line(paragraph, template, expected, "intro")
-        if m and "date" in m.values and script.metadata.event_date:
+        if m and "date" in m.values and impossible_date(m.values["date"]):
+            yield paragraph.line, 1, "H005", (f'the intro says "{m.values["date"]}", which is '
+                                              "not a day on the calendar")
+        elif m and "date" in m.values and script.metadata.event_date:
             said = parse_date(m.values["date"])
             if said != script.metadata.event_date:
                 yield paragraph.line, 1, "I002", (
@@ -235,10 +249,11 @@ def cues(script, fmt, show, assets):
         for cue in s.cues:
             if cue.problem:
                 yield cue.line, cue.column, "Q002", f"{cue.text}: {cue.problem}"
-            elif s.kind == "credits" and cue.kind != "pause":
+                continue
+            if s.kind == "credits":
                 yield cue.line, cue.column, "Q003", (f"{cue.text} inside the credits: the outro "
                                                      "music plays there; move the cue")
-            elif assets is not None and cue.name and cue.name not in assets:
+            if assets is not None and cue.name and cue.name not in assets:
                 known = ", ".join(sorted(assets)) or "none"
                 yield cue.line, cue.column, "Q001", (f"{cue.text} names no known asset "
                                                      f"{cue.name!r}; known: {known}")

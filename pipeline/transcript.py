@@ -25,24 +25,48 @@ class Line:
 
 
 def split_long(lines: list[Line]) -> list[Line]:
-    """Break a line longer than a caption can hold at word boundaries, sharing its time."""
+    """Break a line longer than a caption can hold at word boundaries. Without word times (a
+    draft or estimated line), each word's time is its share of the line's characters."""
     out = []
     for line in lines:
         words = line.text.split()
-        if line.end - line.start <= MAX_CUE_SECONDS and len(line.text) <= MAX_CUE_CHARS:
-            out.append(line)
-            continue
-        parts = max(2, round((line.end - line.start) / MAX_CUE_SECONDS),
-                    -(-len(line.text) // MAX_CUE_CHARS))
-        size = -(-len(words) // parts)
-        chunks = [words[i:i + size] for i in range(0, len(words), size)]
-        total = sum(len(" ".join(c)) for c in chunks) or 1
-        t = line.start
-        for chunk in chunks:
-            text = " ".join(chunk)
-            step = (line.end - line.start) * len(text) / total
-            out.append(Line(round(t, 3), round(t + step, 3), text, line.speaker))
+        total = sum(len(w) + 1 for w in words) or 1
+        timed, t = [], line.start
+        for word in words:
+            step = (line.end - line.start) * (len(word) + 1) / total
+            timed.append((t, t + step, word))
             t += step
+        out += split_timed(timed, line.speaker) if timed else [line]
+    return out
+
+
+def split_timed(words: list[tuple[float, float, str]], speaker: str | None = None) -> list[Line]:
+    """One sentence's words (start, end, text) as caption lines: one line if it fits, else as
+    many as its length and duration need, broken at the word gap nearest each even share of
+    its time, preferring real pauses and punctuation. The one rule for every transcript."""
+    start, end = words[0][0], words[-1][1]
+    text = " ".join(w[2] for w in words)
+    if end - start <= MAX_CUE_SECONDS and len(text) <= MAX_CUE_CHARS:
+        return [Line(round(start, 3), round(end, 3), text, speaker)]
+    parts = min(len(words), max(2, round((end - start) / MAX_CUE_SECONDS),
+                                -(-len(text) // MAX_CUE_CHARS)))
+    cuts, previous = [], 0
+    for j in range(1, parts):
+        target = start + (end - start) * j / parts
+        best, best_cost = None, None
+        for i in range(previous + 1, len(words) - (parts - j) + 1):  # cut before words[i]
+            gap = max(0.0, words[i][0] - words[i - 1][1])
+            mid = (words[i - 1][1] + words[i][0]) / 2
+            cost = abs(mid - target) - min(gap, 0.5) - (0.3 if words[i - 1][2][-1] in ",;:" else 0)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = i, cost
+        cuts.append(best)
+        previous = best
+    out = []
+    for a, b in zip([0, *cuts], [*cuts, len(words)]):
+        chunk = words[a:b]
+        out.append(Line(round(chunk[0][0], 3), round(chunk[-1][1], 3),
+                        " ".join(w[2] for w in chunk), speaker))
     return out
 
 

@@ -488,7 +488,7 @@ class _Text:
         return [(a, b, p, e) if e else (a, b, p) for a, b, p, e, _ in self.arcs]
 
 
-SKIP = 1e-3  # a scripted word the narrator dropped: allowed, at a price
+SKIP = 1e-8  # a scripted word the narrator dropped: allowed, at a price
 ALTERNATIVES = 0.3  # the share of every reading of a word but its likeliest
 
 
@@ -636,11 +636,41 @@ def align(samples: np.ndarray, rate: int, sentences: Sequence[str], *, language:
         return fallback(f"the take is {duration:.1f} s long, too short for "
                         f"{len(text.words)} words")
     pcm = to_pcm(samples, rate)
-    found = _decode(pcm, text) if duration <= LONG_TAKE else _decode_long(pcm, text)
-    if found is None:
+    if duration > LONG_TAKE:
+        result = _align_windows(pcm, sentences, duration)
+    else:
+        found = _decode(pcm, text)
+        result = found and _assemble(text, *found, "aligned")
+    if result is None:
         return fallback("the recording does not follow its text closely enough to align "
                         "(check it is this segment's take)")
-    return _assemble(text, *found, "aligned")
+    return _snap_onsets(result, samples, rate)
+
+
+def _snap_onsets(result: Alignment, samples: np.ndarray, rate: int) -> Alignment:
+    """A word after a pause sometimes takes the pause too (its first phone scores as well on
+    room noise as on itself): a word that starts in silence starts where the voice does."""
+    from pipeline.audio import voice_activity
+
+    active = voice_activity(samples, rate, FRAME, hangover=0.05)
+    if not active.any():
+        return result
+    onsets = np.flatnonzero(active[1:] & ~active[:-1]) + 1
+
+    def snap(w: Word) -> Word:
+        i = int(w.start / FRAME)
+        if i >= len(active) or active[i]:
+            return w
+        k = np.searchsorted(onsets, i)
+        if k < len(onsets) and onsets[k] * FRAME < w.end - 0.03:
+            return Word(w.text, round(onsets[k] * FRAME, 3), w.end)
+        return w
+
+    words = tuple(snap(w) for w in result.words)
+    moved = dict(zip(result.words, words))
+    sentences = tuple(Sentence(s.text, moved[s.words[0]].start if s.words else s.start, s.end,
+                               tuple(moved[w] for w in s.words)) for s in result.sentences)
+    return Alignment(sentences, words, result.method, result.warning)
 
 
 def _assemble(text: _Text, times: Sequence[tuple[float, float]], owners: Sequence[int],
@@ -648,6 +678,8 @@ def _assemble(text: _Text, times: Sequence[tuple[float, float]], owners: Sequenc
     """Token times → script words and sentences; a word with no token takes a neighbour's edge."""
     spans: list[tuple[float, float] | None] = [None] * len(text.words)
     for (start, end), w in zip(times, owners):
+        if not isinstance(w, int) or w < 0:
+            continue
         old = spans[w]
         spans[w] = (start, end) if old is None else (old[0], end)
     last = 0.0
@@ -671,8 +703,40 @@ def _assemble(text: _Text, times: Sequence[tuple[float, float]], owners: Sequenc
     return Alignment(tuple(sentences), words, method, warning)
 
 
-def _decode_long(pcm: bytes, text: _Text):
-    return _decode(pcm, text)
+WINDOW = 30.0  # seconds of text per window in a long take
+LOOKAHEAD = 2  # sentences aligned past a window's own, to take up the audio that follows it
+
+
+def _align_windows(pcm: bytes, sentences: tuple[str, ...], duration: float) -> Alignment | None:
+    """A long take, a window at a time: one grammar over ten minutes is slow (the search keeps
+    too much alive) and, if it loses its way, loses everything. Each window holds about WINDOW
+    seconds of text (at the take's own speaking rate) plus the next LOOKAHEAD sentences, which
+    soak up whatever audio follows and are then dropped; the next window starts where this
+    one's last kept word ended, so an error in the estimate never accumulates."""
+    weights = np.array([len(s) + 1 for s in sentences], float)
+    seconds = weights / weights.sum() * duration
+    bounds, length, begin = [], 0.0, 0
+    for i, est in enumerate(seconds):
+        length += est
+        if length >= WINDOW or i == len(sentences) - 1:
+            bounds.append((begin, i + 1))
+            begin, length = i + 1, 0.0
+    cursor, sentences_out, words_out = 0.0, [], []
+    for k, (a, b) in enumerate(bounds):
+        last = k == len(bounds) - 1
+        ahead = min(len(sentences), b + LOOKAHEAD)
+        stop = duration if last else min(duration, cursor + seconds[a:ahead].sum() * 1.6 + 8.0)
+        with _lock:
+            text = _prepare(sentences[a:ahead])
+        found = _decode(pcm[int(cursor * RATE) * 2:int(stop * RATE) * 2], text)
+        if found is None:
+            return None
+        part = _assemble(text, *found, "aligned").shifted(cursor)
+        kept = part.sentences[:b - a]
+        sentences_out += kept
+        words_out += [w for s in kept for w in s.words]
+        cursor = max([cursor] + [w.end for w in words_out[-1:]])
+    return Alignment(tuple(sentences_out), tuple(words_out), "aligned")
 
 
 def estimate(samples: np.ndarray, rate: int, sentences: Sequence[str],

@@ -16,17 +16,7 @@ import pytest
 from pipeline.audio import voice
 from pipeline.errors import PodforgeError
 
-
-
-def available() -> bool:
-    try:
-        voice.speak("Hi.")
-    except PodforgeError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not available(), reason="espeak-ng is not available")
+pytestmark = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
 TEXT = ("The lighthouse keeper climbed the stairs. Every night he lit the lamp. "
         "Ships passed safely by the rocks.")
@@ -174,4 +164,4 @@ def test_missing_library_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "espeakng_loader", None)  # import now fails
     with pytest.raises(PodforgeError, match="pip install espeakng-loader"):
         voice.speak("Hello.")
-    assert not available()
+    assert not voice.available()

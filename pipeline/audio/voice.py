@@ -148,6 +148,16 @@ def _load():
     return lib
 
 
+def available() -> bool:
+    """Whether the draft voice can speak here: benchmarks and tests say so instead of failing."""
+    try:
+        with _lock:
+            _load()
+    except PodforgeError:
+        return False
+    return True
+
+
 _voices: dict[str, str] | None = None
 MIN_WPM, MAX_WPM = 80, 450
 
@@ -185,9 +195,12 @@ def voices() -> dict[str, str]:
 
 
 def voice_id(name: str) -> str | None:
-    """The identifier of the voice `name` names, or None if espeak-ng has no such voice."""
+    """The identifier of the voice `name` names, or None if espeak-ng has no such voice. A
+    variant after `+` (en+m3, en-gb+Mike) is kept: espeak-ng applies it to the voice."""
+    base, plus, variant = name.partition("+")
     known = voices()
-    return known.get(name) or known.get(name.lower())
+    ident = known.get(base) or known.get(base.lower())
+    return ident + plus + variant if ident else None
 
 
 def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None = None) -> Speech:

@@ -6,7 +6,6 @@ consumer agrees on where a chapter starts.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -19,46 +18,56 @@ MAX_CUE_CHARS = 120
 
 
 def split_long(lines: Sequence[TimedLine]) -> list[TimedLine]:
-    """Break a line longer than a caption can hold at word boundaries, sharing its time.
-
-    Each piece's time is its share of the characters, so pieces are balanced by characters, and
-    more are made until every one fits both limits (a single word too long for them stays whole).
-    """
+    """Lines without word times (a draft voice's, or an estimate's) as caption lines: each
+    word's time is its share of the line's characters, then the one rule, split_timed."""
     out = []
     for line in lines:
         words = line.text.split()
-        seconds = line.end - line.start
-        if seconds <= MAX_CUE_SECONDS and len(line.text) <= MAX_CUE_CHARS:
-            out.append(line)
-            continue
-        parts = max(2, math.ceil(seconds / MAX_CUE_SECONDS), -(-len(line.text) // MAX_CUE_CHARS))
-        while True:
-            chunks = _balanced(words, min(parts, len(words)))
-            total = sum(len(c) for c in chunks) or 1
-            if parts >= len(words) or all(
-                    len(c) <= MAX_CUE_CHARS and seconds * len(c) / total <= MAX_CUE_SECONDS
-                    for c in chunks):
-                break
-            parts += 1
-        t = line.start
-        for text in chunks:
-            step = seconds * len(text) / total
-            out.append(TimedLine(round(t, 3), round(t + step, 3), text, line.speaker))
+        total = sum(len(w) + 1 for w in words) or 1
+        timed, t = [], line.start
+        for word in words:
+            step = (line.end - line.start) * (len(word) + 1) / total
+            timed.append((t, t + step, word))
             t += step
+        out += split_timed(timed, line.speaker) if timed else [line]
     return out
 
 
-def _balanced(words: list[str], parts: int) -> list[str]:
-    """`words` in `parts` runs of about equal length: each cut at the word boundary nearest its
-    share of the text."""
-    ends = list(itertools.accumulate(len(w) + 1 for w in words))  # offset after each word
+def split_timed(words: Sequence[tuple[float, float, str]],
+                speaker: str | None = None) -> list[TimedLine]:
+    """One sentence's words (start, end, text) as caption lines: one line if it fits both limits,
+    else the fewest lines that each fit, broken at the word gap nearest each even share of the
+    time, preferring real pauses and punctuation (a single word too long stays whole). The one
+    rule for every transcript, aligned or drafted."""
+    start, end = words[0][0], words[-1][1]
+    parts = max(1, math.ceil(round((end - start) / MAX_CUE_SECONDS, 6)),
+                -(-len(" ".join(w[2] for w in words)) // MAX_CUE_CHARS))
+    while True:
+        chunks = _cut(words, min(parts, len(words)))
+        if parts >= len(words) or all(
+                c[-1][1] - c[0][0] <= MAX_CUE_SECONDS and
+                len(" ".join(w[2] for w in c)) <= MAX_CUE_CHARS for c in chunks):
+            break
+        parts += 1
+    return [TimedLine(round(c[0][0], 3), round(c[-1][1], 3), " ".join(w[2] for w in c), speaker)
+            for c in chunks]
+
+
+def _cut(words: Sequence[tuple[float, float, str]], parts: int) -> list:
+    start, end = words[0][0], words[-1][1]
     cuts, previous = [], 0
-    for i in range(1, parts):
-        ideal = ends[-1] * i / parts
-        previous = min(range(previous + 1, len(words) - (parts - i) + 1),
-                       key=lambda j: abs(ends[j - 1] - ideal))
-        cuts.append(previous)
-    return [" ".join(words[a:b]) for a, b in zip([0, *cuts], [*cuts, len(words)])]
+    for j in range(1, parts):
+        target = start + (end - start) * j / parts
+        best, best_cost = None, None
+        for i in range(previous + 1, len(words) - (parts - j) + 1):  # cut before words[i]
+            gap = max(0.0, words[i][0] - words[i - 1][1])
+            mid = (words[i - 1][1] + words[i][0]) / 2
+            cost = abs(mid - target) - min(gap, 0.5) - (0.3 if words[i - 1][2][-1] in ",;:" else 0)
+            if best_cost is None or cost < best_cost:
+                best, best_cost = i, cost
+        cuts.append(best)
+        previous = best
+    return [words[a:b] for a, b in zip([0, *cuts], [*cuts, len(words)])]
 
 
 def _stamp(seconds: float, sep: str) -> str:

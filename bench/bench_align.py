@@ -1,0 +1,89 @@
+"""Forced alignment on ten minutes of takes made with other voices than the tests use.
+
+Prints the sentence-start error (median, p95) and word-start error of the aligner beside the
+word-count estimate it replaces (the reference, measured in the same run), and the aligner's
+CPU time as a fraction of the audio's length. Targets: median <= 100 ms, p95 <= 250 ms,
+<= 0.3x real time.
+
+    python bench/bench_align.py [--minutes 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from pipeline.audio import align, voice  # noqa: E402
+from takes import make_take  # noqa: E402
+
+TEXT = ("On the 15th of January, 1919, a steel tank on Commercial Street burst open. "
+        "Two million gallons of molasses poured into the North End of Boston. "
+        "The wave stood fifteen feet high and moved at thirty-five miles an hour. "
+        "Witnesses said the sound was like a train passing overhead. "
+        "Twenty-one people died, and a hundred and fifty were hurt. "
+        "Horses were caught in the flood and could not be freed. "
+        "Rescuers waded through the syrup for days, searching the ruins. "
+        "The company blamed anarchists, but the court blamed the tank. "
+        "It had been built in a hurry, and it leaked from the first day. "
+        "Neighbours said that on hot summer afternoons the harbour still smelled sweet.")
+VOICES = [("en-GB-x-rp", 150, 40), ("en-us+m3", 135, None), ("en+Mike", 175, 60),
+          ("en-GB-scotland", 145, None)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=10.0)
+    args = parser.parse_args()
+    sentences = [s.strip() + "." for s in TEXT.split(". ") if s.strip()]
+    sentences = [s[:-1] if s.endswith("..") else s for s in sentences]
+    takes, seconds, k = [], 0.0, 0
+    while seconds < args.minutes * 60:
+        name, wpm, pitch = VOICES[k % len(VOICES)]
+        take = make_take(sentences, voice_name=name, wpm=wpm, pitch=pitch, seed=k)
+        takes.append(take)
+        seconds += len(take.samples) / take.rate
+        k += 1
+    print(f"{len(takes)} takes, {seconds / 60:.1f} min of audio, voices "
+          f"{', '.join(v[0] for v in VOICES)}")
+    rows = {"aligned": [], "estimate": []}
+    cpu = {"aligned": 0.0, "estimate": 0.0}
+    for take in takes:
+        for kind, run in (("aligned", align.align), ("estimate", align.estimate)):
+            t0 = time.process_time()
+            result = run(take.samples, take.rate, take.sentences)
+            cpu[kind] += time.process_time() - t0
+            if kind == "aligned" and result.method != "aligned":
+                print("  fell back:", result.warning)
+            rows[kind] += list(np.array([s.start for s in result.sentences]) - take.starts)
+    for kind in rows:
+        err = np.abs(rows[kind]) * 1000
+        print(f"{kind:9s} sentence start error median {np.median(err):7.1f} ms   "
+              f"p95 {np.percentile(err, 95):7.1f} ms   max {err.max():7.1f} ms   "
+              f"cpu {cpu[kind] / seconds:.3f}x real time")
+    ratio = np.median(np.abs(rows["estimate"])) / max(np.median(np.abs(rows["aligned"])), 1e-6)
+    print(f"median error: the estimate is {ratio:.0f}x the aligner's")
+    # One long take: the windowed path on the whole set.
+    whole = np.concatenate([t.samples for t in takes])
+    starts, offset = [], 0.0
+    for t in takes:
+        starts += [s + offset for s in t.starts]
+        offset += len(t.samples) / t.rate
+    t0 = time.process_time()
+    result = align.align(whole, takes[0].rate, [s for t in takes for s in t.sentences])
+    spent = time.process_time() - t0
+    err = np.abs(np.array([s.start for s in result.sentences]) - starts) * 1000
+    print(f"one {offset / 60:.1f}-min take ({result.method}): median {np.median(err):.1f} ms, "
+          f"p95 {np.percentile(err, 95):.1f} ms, cpu {spent / offset:.3f}x real time")
+
+
+if __name__ == "__main__":
+    if not voice.available():
+        sys.exit("espeak-ng is not available")
+    main()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pipeline.model import Chapter, Credit, Metadata, TimedLine
 
-SCHEMA = 2  # 1 was the untyped dict of podforge 0.1
+SCHEMA = 3  # 1 was the untyped dict of podforge 0.1; 3 added the MP3's measured figures
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class SegmentReport:
     voice: str  # "take" | "draft"
     take: str | None = None  # the take's file, relative to the show
     take_sha256: str | None = None
+    # What the published MP3 measures over this segment, decoded (None: nothing to measure).
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    lra_lu: float | None = None
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,9 @@ class BuildReport:
     audio: str  # the MP3's file name, in the report's folder
     audio_bytes: int
     duration: float  # seconds
-    integrated_lufs: float
-    true_peak_dbtp: float
-    gain_db: float
+    integrated_lufs: float | None  # the published MP3, decoded; None: silent
+    true_peak_dbtp: float | None
+    gain_db: float  # the spans' mastering gain, on average
     chapters: tuple[Chapter, ...]
     segments: tuple[SegmentReport, ...]
     lines: tuple[TimedLine, ...]  # the transcript
@@ -59,6 +63,7 @@ class BuildReport:
     key: str  # the final cache key: equal keys, equal outputs
     inputs: str = ""  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
+    lra_lu: float | None = None  # EBU loudness range of the published MP3
     schema: int = SCHEMA
 
     @property

@@ -80,6 +80,23 @@ class Loudness:
 
 
 @dataclass(frozen=True)
+class Leveler:
+    """The voice leveler (pipeline.audio.leveler): every narration to one speech loudness."""
+
+    target_lufs: float = -20.0
+    max_gain_db: float = 20.0  # a take needing more is raised this far only, with a warning
+    ratio: float = 3.0
+    range_db: float = 9.0
+
+
+@dataclass(frozen=True)
+class Cache:
+    """`.podforge-cache/`: least recently used entries go beyond max_mb."""
+
+    max_mb: float = 2048.0
+
+
+@dataclass(frozen=True)
 class Output:
     bitrate_kbps: int = 128
     sample_rate: int = 44100
@@ -106,6 +123,7 @@ class SoundDesign:
     gap_seconds: float = 0.8
     ducking: Ducking = Ducking()
     loudness: Loudness = Loudness()
+    leveler: Leveler = Leveler()
     output: Output = Output()
     voice: Voice = Voice()
 
@@ -128,6 +146,7 @@ class Show:
     copyright: str | None = None
     format: EpisodeFormat = EpisodeFormat()
     sound: SoundDesign = SoundDesign()
+    cache: Cache = field(default=Cache(), repr=False)  # no part of any output
     root: Path | None = field(default=None, compare=False)  # the folder show.yaml is in
 
     def resolve(self, relative: str) -> Path:

@@ -14,6 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.audio import decode
 
 from pipeline.build import narrate as narration_stage
@@ -31,8 +33,9 @@ from pipeline.files import write_text
 from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key
 from pipeline.build.inputs import Built, Job, Options, outputs_whole, prepare
 from pipeline.build.takes import takes_for
-from pipeline.build.master import master
-from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
+from pipeline.build.assemble import AssetBank, Rendered, assemble_span, load_span
+from pipeline.build import mastering
+from pipeline.audio.leveler import LevelerSettings
 from pipeline.audio.tags import write_tags
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.report import BuildReport, SegmentReport, read_report
@@ -78,7 +81,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     context = _Context(cache, sound, assets, asset_hash, options.force)
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
-                                 hashes(take) if take else asdict(sound.voice)), i == last, context)
+                                      hashes(take) if take else asdict(sound.voice),
+                                      asdict(sound.leveler)), i == last, context)
             for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
               for i, job in enumerate(todo)}
@@ -89,7 +93,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         bank = AssetBank(assets, rate, channels)
         for name in sorted({c.name for i in missing for c in script.segments[i].cues if c.name}
                            | {music.asset for _, music in named_music(sound)}):
-            bank[name]  # decoded here, once: the forked workers inherit it
+            bank.segment(name)  # decoded and converted here, once: the forked workers inherit it
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update)):
         pieces[i] = piece
@@ -99,7 +103,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     timeline = sequence([p.span for p in pieces], sound)
     spoken = {p.span.slug: p.spoken for p in pieces}
     span_keys = [p.key for p in pieces]
-    total = round(timeline.duration, 3)
+    total = timeline.duration
     ends = [span.start for span in timeline.spans[1:]] + [total]
     chapters = tuple(Chapter(span.label, round(span.start, 3), round(end, 3))
                      for span, end in zip(timeline.spans, ends))
@@ -112,6 +116,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     script_hash = hashlib.sha256(script_path.read_bytes()).hexdigest()
     sources = read_sources(meta.sources, script_path.parent / "sources.txt")
     final_key = cache_key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness), asdict(out),
+                          asdict(_settings(sound)),
                      tags, [asdict(c) for c in chapters], mp3_name,
                      show.host,  # the transcripts' voice
                      script_hash, sources)  # the report's text
@@ -133,9 +138,15 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                    cover_mime=cover_mime, chapters=chapters)
 
     progress.stage(slug, "master and encode")
-    mastered = master(rendered, rate, channels, sound.loudness.integrated_lufs,
-                      sound.loudness.true_peak_dbtp, folder / mp3_name, out.bitrate_kbps,
-                      find_ffmpeg(), tag, tick=progress.update)
+    span_sources = [mastering.SpanSource(mastering.raw_blocks(r.audio_file, channels), r.frames,
+                                    r.steps, p.spoken.voice_lufs)
+               for r, p in zip(rendered, pieces)]
+    mastered = mastering.master_mp3(span_sources, rate, channels, folder / mp3_name, _settings(sound),
+                                    bitrate=out.bitrate_kbps, ffmpeg=find_ffmpeg(),
+                                    before_commit=tag)
+    for message in mastered.warnings:
+        progress.note(f"warning: {message}")
+    whole = mastered.loudness
 
     # 3. The companions: chapters, transcripts, report (last: it marks the build complete).
     lines = split_long([TimedLine(span.start + span.voice_start + a,
@@ -144,14 +155,18 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     report = BuildReport(
         slug=slug, script=_relative(script_path, project.root), script_sha256=script_hash,
         metadata=meta, credits=script.credits, sources=sources, audio=mp3_name,
-        audio_bytes=(folder / mp3_name).stat().st_size, duration=mastered.seconds, integrated_lufs=mastered.integrated_lufs,
-        true_peak_dbtp=mastered.true_peak_dbtp, gain_db=mastered.gain_db, chapters=chapters,
+        audio_bytes=(folder / mp3_name).stat().st_size, duration=round(mastered.seconds, 3),
+        integrated_lufs=_figure(whole.integrated_lufs), true_peak_dbtp=_figure(whole.true_peak_dbtp),
+        lra_lu=_figure(whole.lra_lu),
+        gain_db=round(float(np.mean([m.gain_db for m in mastered.spans])), 2), chapters=chapters,
         segments=tuple(SegmentReport(
-            span.kind, span.number, _title(script, span.slug), span.start,
+            span.kind, span.number, _title(script, span.slug), round(span.start, 3),
             round(span.start + span.duration, 3), span.voice,
             _relative(takes[span.slug], project.root) if takes[span.slug] else None,
-            hashes(takes[span.slug]) if takes[span.slug] else None)
-            for span in timeline.spans),
+            hashes(takes[span.slug]) if takes[span.slug] else None,
+            _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
+            _figure(measured.lra_lu))
+            for span, measured in zip(timeline.spans, mastered.segments)),
         inputs=job.inputs, lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=final_key,
         cache=tuple(sorted([f"span-{p.key}" for p in pieces] +
@@ -160,9 +175,37 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     write_text(folder / report.transcript_vtt, vtt(lines))
     write_text(folder / report.transcript_srt, srt(lines))
     write_text(report_path, report.to_json())  # last: it marks the build complete
-    progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
-                  f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
+    progress.note(segment_line(report))
+    progress.note(f"{slug}: {folder / mp3_name} {report.duration / 60:.1f} min, "
+                  f"{whole.integrated_lufs:.1f} LUFS, {whole.true_peak_dbtp:.1f} dBTP, "
+                  f"LRA {whole.lra_lu:.1f} LU (the MP3 as decoded)")
     return Built(slug, folder, report, fresh=True)
+
+
+def segment_line(report: BuildReport) -> str:
+    """Each segment's loudness as the MP3 measures it, on one line: a take that is off shows."""
+    def name(s: SegmentReport) -> str:
+        return {"cold_open": "cold open"}.get(s.kind, s.kind) + (f" {s.number}" if s.number
+                                                                 else "")
+    return f"{report.slug}: LUFS by segment: " + ", ".join(
+        f"{name(s)} {s.integrated_lufs:.1f}" if s.integrated_lufs is not None else
+        f"{name(s)} silent" for s in report.segments)
+
+
+def _settings(sound: SoundDesign) -> mastering.MasterSettings:
+    return mastering.MasterSettings(target_lufs=sound.loudness.integrated_lufs,
+                                    ceiling_dbtp=sound.loudness.true_peak_dbtp)
+
+
+def _leveler(sound: SoundDesign) -> LevelerSettings:
+    lev = sound.leveler
+    return LevelerSettings(target_lufs=lev.target_lufs, max_gain_db=lev.max_gain_db,
+                           ratio=lev.ratio, range_db=lev.range_db)
+
+
+def _figure(value: float) -> float | None:
+    """A measurement for the report: rounded, and None where there is nothing to measure."""
+    return round(float(value), 2) if np.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -195,7 +238,7 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
         if cached_only:
             return None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
-                                         warnings.append)
+                                         warnings.append, _leveler(ctx.sound))
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     # A span's audio does not depend on where it starts: editing one act re-renders that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
@@ -205,8 +248,8 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
     if rendered is None:
         if cached_only:
             return None
-        rendered = render_span(span, spoken, AssetBank(ctx.assets, rate, channels),
-                               ctx.sound.ducking, rate, channels, span_stem)
+        rendered = assemble_span(span, spoken, AssetBank(ctx.assets, rate, channels),
+                                 ctx.sound.ducking, rate, channels, span_stem)
     return _Piece(spoken, span, key, rendered, tuple(warnings))
 
 

@@ -19,6 +19,7 @@ import soxr
 from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
+from pipeline.audio.leveler import LevelerSettings, level_file
 from pipeline.model import Cue, Narration, Paragraph, Segment, count_words
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
@@ -35,25 +36,32 @@ class Spoken:
     audio_file: Path  # raw float32 mono
     activity_file: Path  # bool per HOP, .npy
     sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
+    voice_lufs: float = float("-inf")  # the levelled speech's loudness (-inf: no speech)
 
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
-            warn=lambda message: None) -> Spoken:
-    """Render the narration to `stem`.f32 (+ .npy, .json); a failure leaves nothing behind."""
+            warn=lambda message: None, leveler: LevelerSettings = LevelerSettings()) -> Spoken:
+    """Render the narration to `stem`.f32 (+ .npy, .json), levelled to the leveler's speech
+    loudness (a take and the draft voice alike); a failure leaves nothing behind."""
     raw, act = stem.with_suffix(".f32"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
+    levelled = stem.with_suffix(f".lev{os.getpid()}")
     try:
         with open(tmp, "wb") as sink:
             if take:
                 seconds, cues, sentences, activity = _take(segment, take, rate, sink, warn)
             else:
                 seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
+        plan = level_file(tmp, levelled, rate, leveler, name=str(take or segment.slug))
+        for message in plan.warnings:
+            warn(message)
         save_array(act, activity)
-        os.replace(tmp, raw)
+        os.replace(levelled, raw)
     finally:
         tmp.unlink(missing_ok=True)
+        levelled.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
-                    raw, act, tuple(sentences))
+                    raw, act, tuple(sentences), float(plan.levelled_lufs))
     _save(spoken, stem.with_suffix(".json"))
     return spoken
 
@@ -69,7 +77,9 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
             return None
         narration = Narration(segment.slug, data["seconds"],
                               tuple(zip(segment.cues, data["cues"])), data["voice"])
-        return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]))
+        return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]),
+                      float(data["voice_lufs"]) if data["voice_lufs"] is not None else
+                      float("-inf"))
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 
@@ -77,7 +87,8 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
 def _save(spoken: Spoken, path: Path) -> None:
     n = spoken.narration
     data = {"seconds": n.seconds, "voice": n.voice, "cues": [at for _, at in n.cue_times],
-            "sentences": [list(s) for s in spoken.sentences]}
+            "sentences": [list(s) for s in spoken.sentences],
+            "voice_lufs": spoken.voice_lufs if spoken.voice_lufs > -1e9 else None}
     save_json(path, data)
 
 

@@ -64,6 +64,7 @@ class BuildReport:
     inputs: str = ""  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
     lra_lu: float | None = None  # EBU loudness range of the published MP3
+    trim_db: float = 0.0  # the episode's loudness correction, where the next build starts
     schema: int = SCHEMA
 
     @property

@@ -17,7 +17,7 @@ from mutagen.id3 import ID3
 
 from conftest import podforge as run, read_chapters
 from pipeline.build import episode as build_module
-from pipeline.build.cache import prune_cache
+from pipeline.build.cache import entries, prune_cache
 from pipeline.report import BuildReport
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.audio.measure import ffmpeg_ebur128
@@ -112,9 +112,13 @@ def test_mp3_format_tags_and_chapters_match_chapters_json(built):
     mp3 = out / report.audio
     from mutagen.mp3 import MP3, BitrateMode
     info = MP3(mp3).info
-    assert (info.bitrate, info.sample_rate, info.channels) == (128000, 44100, 2)
+    assert (info.sample_rate, info.channels) == (44100, 2)
+    assert abs(info.bitrate - 128000) < 1000  # from the Info header's bytes and duration
     assert info.bitrate_mode in (BitrateMode.CBR, BitrateMode.UNKNOWN)
-    assert abs(info.length - report.duration) < 0.1
+    # the Info header's frame count and LAME padding: the duration to the sample
+    samples = info.length * 44100
+    assert samples == pytest.approx(round(samples), abs=1e-6) and round(samples) % 1152 == 0
+    assert info.length == pytest.approx(report.duration, abs=0.5 / 1000)
     tags = ID3(mp3)
     assert tags.version[:2] == (2, 4)
     assert str(tags["TIT2"]) == "The Test Event" and str(tags["TALB"]) == "Test Show"
@@ -169,21 +173,30 @@ def test_a_build_after_a_forced_build_is_up_to_date(tmp_path: Path):
     assert result.exit_code == 0 and result.output.strip() == "test-event: up to date"
 
 
-def test_editing_one_act_re_renders_only_that_act(tmp_path: Path):
+def test_editing_one_act_re_encodes_only_that_acts_pieces(tmp_path: Path):
+    """Observed in the cache (the workers are forked): one span mastered again, and only act 2's
+    pieces and its neighbours' edge pieces (their context changed) encoded again."""
     episode = make_show(tmp_path)
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
     cache = tmp_path / ".podforge-cache"
-    before = {p.name for p in cache.glob("span-*.f32")}
+    masters = {p.name for p in cache.glob("master-*.json")}
+    pieces = {p.name: p.stat().st_ino for p in (cache / "pieces").glob("*.mp3frames")}
     script = episode / "script.txt"
     script.write_text(SCRIPT.replace("The story ends.", "The story ends, later."))
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
-    report = BuildReport.from_json((tmp_path / "build" / "test-event" / "report.json").read_text())
-    made = {p.name for p in cache.glob("span-*.f32")} - before
-    assert len(made) == 1 and made.pop().split(".")[0] in report.cache  # act 2's new mix
+    assert len({p.name for p in cache.glob("master-*.json")} - masters) == 1
+    now = {p.name: p.stat().st_ino for p in (cache / "pieces").glob("*.mp3frames")}
+    new = set(now) - set(pieces)
+    # act 2 (under a minute): its first, middle and last piece; act 1's last and the teaser's
+    # first, whose context frames are act 2's
+    assert len(new) == 5 and len(now) > 3 * len(new)
+    assert all(now[name] == pieces[name] for name in set(now) & set(pieces))  # not written again (touched only)
+    theirs = ffmpeg_ebur128(tmp_path / "build" / "test-event" / "test-event.mp3")
+    assert abs(theirs.integrated_lufs - -16.0) <= 0.5 and theirs.true_peak_dbtp <= -1.0
     started = time.time_ns()
     assert podforge(tmp_path, "build", "--quiet", "--force").exit_code == 0
-    spans = (tmp_path / ".podforge-cache").glob("span-*.f32")
-    assert len([p for p in spans if p.stat().st_mtime_ns >= started]) == 6  # all of them again
+    again = [p for p in cache.glob("master-*.json") if p.stat().st_mtime_ns >= started]
+    assert len(again) == 6  # all of them again
 
 
 def write_wav(path: Path, rate: int, channels: int, seconds: float, level: float = 0.3,
@@ -264,7 +277,7 @@ def test_plan_prints_the_timeline_without_audio(tmp_path: Path, monkeypatch):
 def test_progress_is_plain_lines_off_a_terminal_and_silent_when_quiet(tmp_path: Path):
     make_show(tmp_path)
     loud = podforge(tmp_path, "build")
-    assert "test-event: narrate and mix" in loud.output and "\r" not in loud.output
+    assert "test-event: narrate" in loud.output and "test-event: mix, master" in loud.output and "\r" not in loud.output
     quiet = podforge(tmp_path, "build", "--force", "--quiet")
     assert quiet.exit_code == 0 and quiet.output == ""
 
@@ -293,19 +306,33 @@ def test_a_mono_show_at_minus_19_lufs(tmp_path: Path):
     assert (info.channels, info.bitrate) == (1, 64000)
 
 
-def test_cache_entries_no_build_uses_are_pruned(tmp_path: Path):
+def test_cache_entries_no_build_uses_are_pruned_and_clean_says_what(tmp_path: Path):
     episode = make_show(tmp_path)
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
     cache = tmp_path / ".podforge-cache"
     (episode / "script.txt").write_text(SCRIPT.replace("The story ends.", "It ends."))
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
-    stale = set(cache.glob("span-*.f32"))
-    assert len(stale) == 7  # the old act 2 is still there: younger than the grace period
     report = BuildReport.from_json((tmp_path / "build" / "test-event" / "report.json").read_text())
-    # The old act 2: its span (.f32, .steps.npy) and its narration (.f32, .npy, .json).
-    assert prune_cache(tmp_path, grace=0) == 5
-    assert len(list(cache.glob("span-*.f32"))) == 6
-    assert {p.name.split(".")[0] for p in cache.glob("*-*")} == set(report.cache)
+    names = {e.name for e in entries(cache)}
+    stale = names - set(report.cache)
+    # the old act 2: its narration, its mastered span, its pieces and its neighbours' edges;
+    # still there, younger than the grace period
+    assert {n.split("-")[0].split("/")[0] for n in stale} == {"narration", "master", "pieces"}
+    dry = podforge(tmp_path, "clean", "--dry-run")
+    assert dry.exit_code == 0 and "would remove 0 entries" in dry.output  # all under a minute
+    assert prune_cache(tmp_path, grace=0) == len(stale)
+    assert {e.name for e in entries(cache)} == set(report.cache)
+    listed = podforge(tmp_path, "clean", "--all", "--dry-run")
+    assert f"would remove {len(report.cache)} entries" in listed.output
+    assert all(name in listed.output for name in report.cache)
+    assert podforge(tmp_path, "clean", "--all").exit_code == 0
+    assert entries(cache) == []
+
+
+def test_the_cache_stays_small_beside_the_mp3(built):
+    folder, out = built
+    cache = sum(e.size for e in entries(folder / ".podforge-cache"))
+    assert cache <= 5 * (out / "test-event.mp3").stat().st_size
 
 
 def test_what_does_not_change_the_audio_does_not_re_render_it(tmp_path: Path, monkeypatch):
@@ -327,8 +354,10 @@ def test_what_does_not_change_the_audio_does_not_re_render_it(tmp_path: Path, mo
 def test_a_damaged_cache_entry_is_made_again(tmp_path: Path):
     make_show(tmp_path)
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
-    for steps in (tmp_path / ".podforge-cache").glob("span-*.steps.npy"):
-        steps.write_bytes(steps.read_bytes()[:20])
+    for edge in (tmp_path / ".podforge-cache").glob("master-*.head.npy"):
+        edge.write_bytes(edge.read_bytes()[:20])
+    for frames in (tmp_path / ".podforge-cache" / "pieces").glob("*.mp3frames"):
+        frames.write_bytes(frames.read_bytes()[:100])
     (tmp_path / "build" / "test-event" / "report.json").unlink()
     assert podforge(tmp_path, "build", "--quiet").exit_code == 0
 

@@ -107,7 +107,7 @@ def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking,
     meter = loudness.LoudnessMeter(rate, channels)
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as sink, open(spoken.audio_file, "rb") as narration:
+        with open(tmp, "wb") as sink, _Voice(spoken.audio_file) as narration:
             for start in range(0, frames, WINDOW):
                 n = min(WINDOW, frames - start)
                 window = bytearray(n * channels * _WIDTH)
@@ -135,6 +135,31 @@ def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:
     except (OSError, ValueError, EOFError):
         pass
     return None
+
+
+class _Voice:
+    """The narration read a window at a time: FLAC (the cache's) or raw float32 mono."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> _Voice:
+        if self.path.suffix == ".flac":
+            import soundfile
+            self._flac = soundfile.SoundFile(self.path)
+        else:
+            self._flac, self._raw = None, open(self.path, "rb")
+        return self
+
+    def read(self, offset: int, n: int) -> np.ndarray:
+        if self._flac is not None:
+            self._flac.seek(min(offset, self._flac.frames))
+            return self._flac.read(n, dtype="float32", always_2d=True)[:, 0]
+        self._raw.seek(offset * 4)
+        return np.fromfile(self._raw, "<f4", n)
+
+    def __exit__(self, *exc) -> None:
+        (self._flac or self._raw).close()
 
 
 def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
@@ -176,8 +201,7 @@ def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
         return
     offset = round(clip.offset * rate) + (a - c0)
     if clip.asset is None:
-        narration.seek(offset * 4)
-        voice = np.fromfile(narration, "<f4", b - a)
+        voice = narration.read(offset, b - a)
         if not len(voice):
             return
         piece = to_segment(np.repeat(voice[:, None], channels, axis=1), rate)

@@ -1,7 +1,7 @@
 """Each segment's narration as audio on disk: a recorded take, else the draft voice.
 
-Narration is written to the cache as raw float32 mono at the show's rate, piece by piece, so a
-long act never sits whole in memory. Alongside it go what later stages need and can no longer
+Narration is written as raw float32 mono at the show's rate, piece by piece, so a long act never
+sits whole in memory, then levelled and kept in the cache as 16-bit FLAC. Alongside it go what later stages need and can no longer
 hear: where each cue falls, when the voice actually speaks (for ducking), and the timed
 sentences (for the transcript).
 """
@@ -33,7 +33,7 @@ class Spoken:
     """A narration rendered to `audio_file`: the plan's Narration plus the transcript's lines."""
 
     narration: Narration
-    audio_file: Path  # raw float32 mono
+    audio_file: Path  # mono: 16-bit FLAC in the cache (raw float32 accepted)
     activity_file: Path  # bool per HOP, .npy
     sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
     voice_lufs: float = float("-inf")  # the levelled speech's loudness (-inf: no speech)
@@ -41,11 +41,12 @@ class Spoken:
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
             warn=lambda message: None, leveler: LevelerSettings = LevelerSettings()) -> Spoken:
-    """Render the narration to `stem`.f32 (+ .npy, .json), levelled to the leveler's speech
+    """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
     loudness (a take and the draft voice alike); a failure leaves nothing behind."""
-    raw, act = stem.with_suffix(".f32"), stem.with_suffix(".npy")
+    flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
     levelled = stem.with_suffix(f".lev{os.getpid()}")
+    packed = stem.with_suffix(f".tmp{os.getpid()}.flac")
     try:
         with open(tmp, "wb") as sink:
             if take:
@@ -56,21 +57,36 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
         for message in plan.warnings:
             warn(message)
         save_array(act, activity)
-        os.replace(levelled, raw)
+        _pack(levelled, packed, rate)
+        os.replace(packed, flac)
     finally:
-        tmp.unlink(missing_ok=True)
-        levelled.unlink(missing_ok=True)
+        for path in (tmp, levelled, packed):
+            path.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
-                    raw, act, tuple(sentences), float(plan.levelled_lufs))
+                    flac, act, tuple(sentences), float(plan.levelled_lufs))
     _save(spoken, stem.with_suffix(".json"))
     return spoken
 
 
+def _pack(raw: Path, flac: Path, rate: int) -> None:
+    """Levelled float32 narration → 16-bit FLAC (a quarter of the size or less, 96 dB below
+    the -20 LUFS speech), a block at a time. A sample past full scale is clipped: the leveler
+    leaves speech 20 dB below it."""
+    import soundfile
+
+    with soundfile.SoundFile(flac, "w", rate, 1, "PCM_16", format="FLAC") as sink, \
+            open(raw, "rb") as source:
+        while len(block := np.fromfile(source, "<f4", 1 << 18)):
+            sink.write(np.clip(block, -1.0, 1.0))
+
+
 def load(segment: Segment, stem: Path) -> Spoken | None:
     """A narration rendered before with the same key, or None."""
-    meta, raw, act = stem.with_suffix(".json"), stem.with_suffix(".f32"), stem.with_suffix(".npy")
+    meta, raw, act = stem.with_suffix(".json"), stem.with_suffix(".flac"), stem.with_suffix(".npy")
     if not (meta.is_file() and raw.is_file() and act.is_file()):
         return None
+    from pipeline.build.cache import touch
+    touch(meta, raw, act)
     try:
         data = json.loads(meta.read_text(encoding="utf-8"))
         if len(data["cues"]) != len(segment.cues):

@@ -33,7 +33,8 @@ from pipeline.errors import EncoderError
 
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
 _DELAY = mp3frames.ENCODER_DELAY + mp3frames.DECODER_DELAY  # decoded[j + _DELAY] ~ input[j]
-_PEAK_MARGIN = 1024  # samples oversampled beyond a piece's own, so its edges ring where they do
+_PEAK_MARGIN = 1024  # samples oversampled beyond a slice's own, so its edges ring where they do
+_PEAK_SLICE = 256  # frames oversampled at a time (about 7 s)
 
 
 def edge_samples(rate: int) -> int:
@@ -207,13 +208,16 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
     power = meter.power(y[a:b])
     chunks = np.arange(0, b - a, spf)
     energy = np.add.reduceat(power, chunks)
-    lo, hi = max(0, a - _PEAK_MARGIN), min(len(y), b + _PEAK_MARGIN)
-    fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * measure.OVERSAMPLING,
-                         quality="VHQ")
-    level = np.abs(fast).max(axis=1) if fast.ndim > 1 else np.abs(fast)
     f = measure.OVERSAMPLING
-    own = level[(a - lo) * f:(b - lo) * f]
-    peaks = np.maximum.reduceat(own, chunks * f) if len(own) else np.zeros(len(chunks))
+    peaks = []
+    for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice
+        c1 = min(b, c0 + _PEAK_SLICE * spf)
+        lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
+        fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f, quality="VHQ")
+        level = np.abs(fast).max(axis=1) if fast.ndim > 1 else np.abs(fast)
+        own = level[(c0 - lo) * f:(c1 - lo) * f]
+        peaks.append(np.maximum.reduceat(own, np.arange(0, len(own), spf * f)))
+    peaks = np.concatenate(peaks) if peaks else np.zeros(len(chunks))
     return np.stack([energy, peaks.astype(np.float64)])
 
 

@@ -20,9 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import re
-import unicodedata
-from dataclasses import dataclass
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()

@@ -380,27 +380,53 @@ def _master_span(piece: _Piece, key: str, trim: float, shift: float, work: Path,
     first = dataclasses.replace(first, gain_db=first.gain_db + trim,
                                 aim_lufs=first.aim_lufs + trim,
                                 ceiling_dbtp=first.ceiling_dbtp - shift)
-    plan_ = mastering.settle(source, rate, channels, first)
-    edge = segmentwise.edge_samples(rate)
     target = work / f"master-{key}.f32"
-    head, tail = [], np.zeros((0, channels), np.float32)
-    got = 0
-    with open(target.with_suffix(".tmp"), "wb") as sink:
-        for block in mastering.limited(source.blocks(), channels, rate, plan_):
-            block = np.ascontiguousarray(block, np.float32)
-            if got < edge:
-                head.append(block[:edge - got])
-            tail = np.concatenate([tail, block])[-edge:]
-            got += len(block)
-            sink.write(block.tobytes())
-    os.replace(target.with_suffix(".tmp"), target)
+    kept: list[_MasterSink] = []
+
+    def sink() -> _MasterSink:
+        kept[:] = [_MasterSink(target, segmentwise.edge_samples(rate), channels)]
+        return kept[0]
+
+    plan_ = mastering.settle(source, rate, channels, first, sink=sink)  # its last run is kept
     stem = ctx.cache / f"master-{key}"
-    save_array(stem.with_suffix(".head.npy"), np.concatenate(head)[:edge])
-    save_array(stem.with_suffix(".tail.npy"), tail)
+    save_array(stem.with_suffix(".head.npy"), kept[0].head)
+    save_array(stem.with_suffix(".tail.npy"), kept[0].tail)
     save_json(stem.with_suffix(".json"), {"gain_db": round(plan_.gain_db, 3),
                                           "ceiling_dbtp": round(plan_.ceiling_dbtp, 3),
-                                          "frames": got})
+                                          "frames": kept[0].frames})
     return target
+
+
+class _MasterSink:
+    """A settling run's mastered audio, written as it is made, with its first and last `edge`
+    frames (a neighbour's encoding context); the run that settles renames it into place."""
+
+    def __init__(self, target: Path, edge: int, channels: int):
+        self.target, self.edge, self.frames = target, edge, 0
+        self._heads: list[np.ndarray] = []
+        self.tail = np.zeros((0, channels), np.float32)
+        self._temp = target.with_suffix(".tmp")
+        self._file = open(self._temp, "wb")
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, np.float32)
+        if self.frames < self.edge:
+            self._heads.append(block[:self.edge - self.frames])
+        self.tail = np.concatenate([self.tail, block])[-self.edge:]
+        self.frames += len(block)
+        self._file.write(block.tobytes())
+
+    @property
+    def head(self) -> np.ndarray:
+        return np.concatenate(self._heads)[:self.edge]
+
+    def keep(self) -> None:
+        self._file.close()
+        os.replace(self._temp, self.target)
+
+    def discard(self) -> None:
+        self._file.close()
+        self._temp.unlink(missing_ok=True)
 
 
 def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:

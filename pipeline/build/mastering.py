@@ -9,16 +9,17 @@ The encoder moves things: MP3 at 128 kb/s low-passes (loudness drops a few tenth
 bright material) and its quantisation noise raises true peak (measured on speech over music at
 128 kb/s: +0.1 to +1.6 dB, +1.1 dB on average, more after heavy limiting). So the limiters run at
 the ceiling minus `encoder_headroom_db`, and the MP3 is then measured as a listener gets it
-(pipeline.measure): when it misses the target by more than `tolerance_lu` or tops the ceiling,
-another pass corrects the gain (all spans) and lowers the ceiling of the spans that went over.
+(pipeline.audio.measure, piece by piece in pipeline.build.segmentwise): when it misses the target
+by more than `tolerance_lu` or tops the ceiling, the build corrects the episode's trim (all
+spans) or lowers the ceiling of the spans that went over (pipeline.build.episode).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 # scipy comes with pyloudnorm (see pipeline.audio): its biquads keep state across blocks.
@@ -26,9 +27,6 @@ from scipy.signal import butter, sosfilt
 
 from pipeline.audio import loudness, peak
 
-from pipeline.audio import measure
-from pipeline.audio.encode import Mp3Writer
-from pipeline.audio.measure import Loudness
 
 Blocks = Callable[[], Iterable[np.ndarray]]  # called once per pass; the same frames each time
 
@@ -75,22 +73,6 @@ class SpanMaster:
     lowpass_hz: float = 0.0  # 0: off
 
 
-@dataclass(frozen=True)
-class MasterReport:
-    """What the published file measures, decoded (pipeline.measure), and how it got there."""
-
-    loudness: Loudness
-    segments: tuple[Loudness, ...]
-    spans: tuple[SpanMaster, ...]
-    passes: int
-    seconds: float
-    warnings: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------------------------------------
-# The core (pure)
-
-
 def span_gain(steps: np.ndarray, rate: int, target_lufs: float, voice_lufs: float = -np.inf,
               music_allowance_db: float = 3.0) -> float:
     """The gain (dB) bringing this span's mix to the target, from the span alone.
@@ -123,29 +105,6 @@ def first_plan(sources: Sequence[SpanSource], rate: int, settings: MasterSetting
     return plans
 
 
-def corrected(plans: Sequence[SpanMaster], measured: measure.Measured,
-              settings: MasterSettings) -> list[SpanMaster] | None:
-    """The next pass's settings from what the MP3 measured, or None when it is good.
-
-    Loudness is corrected by one gain for every span (the miss is the encoder's and the
-    gating's, shared by all); a span whose own true peak topped the ceiling gets its limiter
-    lowered by the overshoot (against the ceiling less a 0.1 dB margin) and 0.2 dB more.
-    """
-    miss = settings.target_lufs - measured.whole.integrated_lufs
-    ceiling = settings.ceiling_dbtp - settings.peak_margin_db
-    over = [s.true_peak_dbtp - ceiling for s in measured.segments]
-    if abs(miss) <= settings.tolerance_lu and max(over, default=-1.0) <= 0:
-        return None
-    shift = miss if abs(miss) > settings.tolerance_lu / 2 else 0.0
-    return [replace(p, gain_db=p.gain_db + shift, aim_lufs=p.aim_lufs + shift,
-                    ceiling_dbtp=p.ceiling_dbtp - (o + 0.2 if o > -0.05 else 0.0))
-            for p, o in zip(plans, over)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Streaming
-
-
 def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: SpanMaster
             ) -> Iterable[np.ndarray]:
     """A span through its gain and its own true-peak limiter: as many frames out as in."""
@@ -166,20 +125,40 @@ def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: Span
     yield limiter.flush()
 
 
+class Sink(Protocol):
+    """Where a settling run's output goes: kept if that run settles, else discarded."""
+
+    def write(self, block: np.ndarray) -> None: ...
+    def keep(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+SETTLED_LU = 0.1  # close enough: the measured MP3's correction takes up what is left
+
+
 def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
-           runs: int = 5, most_db: float = 18.0) -> SpanMaster:
+           runs: int = 5, most_db: float = 18.0,
+           sink: Callable[[], Sink] | None = None) -> SpanMaster:
     """Raise the gain by what the limiter takes away (at most `most_db`), so the span measures
-    its aim before the encoder. A span the limiter barely touches costs one run."""
+    its aim before the encoder. A span the limiter barely touches costs one run. With `sink` (a
+    fresh Sink per run), the run that settles is the output: no pass is made twice."""
     start = master.gain_db
     aim_lufs = master.aim_lufs
     before: tuple[float, float] | None = None  # (gain, loudness) of the run before
-    for _ in range(runs):
+    for run in range(runs):
         meter = loudness.LoudnessMeter(rate, channels)
+        out = sink() if sink else None
         for block in limited(source.blocks(), channels, rate, master):
             meter.add(block)
+            if out is not None:
+                out.write(block)
         got = meter.integrated
-        if not np.isfinite(got) or abs(aim_lufs - got) < 0.05:
-            break
+        if not np.isfinite(got) or abs(aim_lufs - got) < SETTLED_LU or run == runs - 1:
+            if out is not None:
+                out.keep()
+            return master
+        if out is not None:
+            out.discard()
         # A limiter gives back less than a dB per dB of gain: step by the slope seen so far.
         slope = 1.0
         if before is not None and master.gain_db != before[0]:
@@ -188,44 +167,6 @@ def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
         gain = np.clip(master.gain_db + (aim_lufs - got) / slope, start - most_db, start + most_db)
         master = replace(master, gain_db=float(gain))
     return master
-
-
-def master_mp3(sources: Sequence[SpanSource], rate: int, channels: int, mp3: str | os.PathLike,
-               settings: MasterSettings = MasterSettings(), *, bitrate: int = 128,
-               ffmpeg: str | None = None,
-               before_commit: Callable[[str], None] | None = None) -> MasterReport:
-    """Every span mastered on its own, encoded into one MP3 (the whole-file encoder), measured
-    decoded, and re-mastered while it misses the target or tops the ceiling."""
-    boundaries = list(np.cumsum([0] + [s.frames for s in sources[:-1]]) / rate)
-    plans = first_plan(sources, rate, settings)
-    passes = 0
-    while True:
-        passes += 1
-        plans = [settle(source, rate, channels, plan) for source, plan in zip(sources, plans)]
-        _encode(sources, plans, rate, channels, Path(mp3), bitrate, ffmpeg, before_commit)
-        measured = measure.measure_file(mp3, boundaries, ffmpeg=ffmpeg)
-        following = corrected(plans, measured, settings)
-        if following is None or passes >= settings.max_passes:
-            break
-        plans = following
-    warnings = []
-    if following is not None:
-        warnings.append(f"{os.fspath(mp3)}: measures {measured.whole.integrated_lufs:.1f} LUFS, "
-                        f"{measured.whole.true_peak_dbtp:.1f} dBTP after {passes} passes "
-                        f"(target {settings.target_lufs:g} LUFS, ceiling "
-                        f"{settings.ceiling_dbtp:g} dBTP)")
-    return MasterReport(measured.whole, measured.segments, tuple(plans), passes,
-                        measured.seconds, tuple(warnings))
-
-
-def _encode(sources: Sequence[SpanSource], plans: Sequence[SpanMaster], rate: int,
-            channels: int, mp3: Path, bitrate: int, ffmpeg: str | None,
-            before_commit: Callable[[str], None] | None) -> None:
-    with Mp3Writer(mp3, rate, channels, bitrate, ffmpeg=ffmpeg,
-                   before_commit=before_commit) as writer:
-        for source, plan in zip(sources, plans):
-            for block in limited(source.blocks(), channels, rate, plan):
-                writer.write(block)
 
 
 def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) -> Blocks:

@@ -214,9 +214,15 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         c1 = min(b, c0 + _PEAK_SLICE * spf)
         lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
         fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f, quality="VHQ")
-        level = np.abs(fast).max(axis=1) if fast.ndim > 1 else np.abs(fast)
-        own = level[(c0 - lo) * f:(c1 - lo) * f]
-        peaks.append(np.maximum.reduceat(own, np.arange(0, len(own), spf * f)))
+        own = fast[(c0 - lo) * f:(c1 - lo) * f].reshape(-1)  # channels interleaved
+        step = spf * f * channels  # one chunk's values, every channel: a contiguous run
+        whole = len(own) // step * step
+        runs = own[:whole].reshape(-1, step)
+        chunk = np.maximum(runs.max(axis=1), -runs.min(axis=1))  # |x| without a copy of |x|
+        if whole < len(own):
+            rest = own[whole:]
+            chunk = np.append(chunk, max(rest.max(), -rest.min()))
+        peaks.append(chunk)
     peaks = np.concatenate(peaks) if peaks else np.zeros(len(chunks))
     return np.stack([energy, peaks.astype(np.float64)])
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
+from pipeline.timefmt import tenths
 from pipeline.show import Music, SoundDesign
 
 SFX_GAP = 1.0  # a draft's narration waits this long after an [SFX] cue
@@ -157,17 +158,13 @@ def describe(timeline: Timeline) -> str:
     """The plan as a producer reviews it: one line per clip, times in m:ss.s."""
     lines = [f"{'span':<28} {'start':>8} {'length':>8}  clips"]
     for span in timeline.spans:
-        lines.append(f"{span.label[:28]:<28} {_clock(span.start):>8} {_clock(span.duration):>8}"
+        lines.append(f"{span.label[:28]:<28} {tenths(span.start):>8} {tenths(span.duration):>8}"
                      f"  ({span.voice} voice)")
         for c in span.clips:
             extras = [f"{c.gain_db:+.1f} dB" if c.gain_db else "",
                       f"fade {c.fade_in:g}/{c.fade_out:g} s" if c.fade_in or c.fade_out else "",
                       "loop" if c.loop else "", "ducked" if c.ducked else ""]
-            lines.append(f"{'':<28} {_clock(span.start + c.start):>8} {_clock(c.duration):>8}"
+            lines.append(f"{'':<28} {tenths(span.start + c.start):>8} {tenths(c.duration):>8}"
                          f"    {c.role:<8} {c.source:<24} {' '.join(e for e in extras if e)}")
-    lines.append(f"{'total':<28} {'':>8} {_clock(timeline.duration):>8}")
+    lines.append(f"{'total':<28} {'':>8} {tenths(timeline.duration):>8}")
     return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"

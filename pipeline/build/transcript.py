@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 
+from pipeline.timefmt import cue
 from pipeline.model import Chapter, TimedLine
 
 MAX_CUE_SECONDS = 7.0  # long sentences are split so captions stay readable
@@ -70,14 +71,6 @@ def _cut(words: Sequence[tuple[float, float, str]], parts: int) -> list:
     return [words[a:b] for a, b in zip([0, *cuts], [*cuts, len(words)])]
 
 
-def _stamp(seconds: float, sep: str) -> str:
-    ms = round(seconds * 1000)
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
-
-
 def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().replace("-->", "->")
 
@@ -87,14 +80,14 @@ def vtt(lines: Sequence[TimedLine]) -> str:
     for line in lines:
         voice = f"<v {line.speaker}>" if line.speaker else ""
         text = _clean(line.text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        cues += [f"{_stamp(line.start, '.')} --> {_stamp(line.end, '.')}", voice + text, ""]
+        cues += [f"{cue(line.start, '.')} --> {cue(line.end, '.')}", voice + text, ""]
     return "\n".join(cues)
 
 
 def srt(lines: Sequence[TimedLine]) -> str:
     cues = []
     for i, line in enumerate(lines, start=1):
-        cues += [str(i), f"{_stamp(line.start, ',')} --> {_stamp(line.end, ',')}",
+        cues += [str(i), f"{cue(line.start, ',')} --> {cue(line.end, ',')}",
                  _clean(line.text), ""]
     return "\n".join(cues)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.model import Script
+from pipeline.timefmt import minutes
 from pipeline.show import EpisodeFormat, Show
 
 
@@ -46,11 +47,11 @@ def render(data: dict) -> str:
                 f": {s['title']}" if s["title"] else "")
         span = f"{s['start_line']}–{s['end_line']}"
         lines.append(f"  {name:<40.40} lines {span:<9} {s['words']:>6} words "
-                     f"{_clock(s['estimated_seconds']):>7}")
+                     f"{minutes(s['estimated_seconds']):>7}")
         total_words += s["words"]
         total_seconds += s["estimated_seconds"]
     if data["segments"]:
-        lines.append(f"  {'total':<40} {'':15} {total_words:>6} words {_clock(total_seconds):>7}")
+        lines.append(f"  {'total':<40} {'':15} {total_words:>6} words {minutes(total_seconds):>7}")
     else:
         lines.append("  (no segments)")
     if data["credits"]:
@@ -59,8 +60,3 @@ def render(data: dict) -> str:
             org = f" ({c['organization']})" if c["organization"] else ""
             lines.append(f"  {c['name']}{org}: {', '.join(c['roles'])}")
     return "\n".join(lines)
-
-
-def _clock(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -69,6 +69,29 @@ def read_chapters(mp3: Path):
                     chapters[i].end_time / 1000) for i in order if i in chapters]
 
 
+
+def ffmpeg_ebur128(path, *, ffmpeg: str | None = None):
+    """ffmpeg's own EBU R128 meter (`ebur128=peak=true`) on a file: the independent check that
+    podforge's figures are what a listener's file measures."""
+    import re
+    import subprocess
+
+    from pipeline.audio.encode import find_ffmpeg
+    from pipeline.audio.measure import Loudness
+
+    done = subprocess.run([ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-nostats",
+                           "-i", os.fspath(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
+                          stdin=subprocess.DEVNULL, capture_output=True)
+    log = done.stderr.decode(errors="replace")
+    assert done.returncode == 0 and "Summary:" in log, log[-500:]
+    summary = log[log.rindex("Summary:"):]
+
+    def number(pattern: str) -> float:
+        return float(re.search(pattern + r"\s+(-?(?:\d+(?:\.\d+)?|inf))", summary).group(1))
+
+    return Loudness(number(r"I:"), number(r"Peak:"), number(r"LRA:"))
+
+
 # The smallest script the default format accepts: every segment, two acts, one credit.
 MINIMAL = textwrap.dedent("""\
     Jan. 15, 2026

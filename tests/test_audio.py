@@ -254,11 +254,3 @@ def test_fades_ramp_from_and_to_silence_without_touching_the_middle():
     assert np.all(x == 1)  # the input is left alone
 
 
-def test_true_peak_meter_streams_without_inventing_block_edges():
-    from pipeline.audio.peak import TruePeakMeter, true_peak_dbtp
-    rng = np.random.default_rng(5)
-    x = (0.3 * rng.standard_normal((44100, 2))).astype(np.float32)
-    meter = TruePeakMeter(44100, 2)
-    for i in range(0, len(x), 1000):
-        meter.add(x[i:i + 1000])
-    assert abs(meter.dbtp - true_peak_dbtp(x, 44100)) < 1e-4

@@ -16,11 +16,11 @@ import soundfile as sf
 from mutagen.id3 import ID3
 
 from conftest import podforge as run, read_chapters
+from conftest import ffmpeg_ebur128
 from pipeline.build import episode as build_module
 from pipeline.build.cache import entries, prune_cache
 from pipeline.report import BuildReport
 from pipeline.audio.encode import find_ffmpeg
-from pipeline.audio.measure import ffmpeg_ebur128
 
 pytestmark = pytest.mark.slow  # every test here builds real audio end to end
 

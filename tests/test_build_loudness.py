@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from conftest import podforge as run
-from pipeline.audio.measure import ffmpeg_ebur128
+from conftest import ffmpeg_ebur128
 from pipeline.report import BuildReport
 from synth import RATE, speech
 from test_build import make_show

@@ -6,17 +6,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import ffmpeg_ebur128
 from pipeline.audio import loudness, peak
 
 from pipeline.audio import leveler
 
 from pipeline.build import mastering
 
-from pipeline.audio import measure
 from pipeline.audio.leveler import LevelerSettings
 from pipeline.build.mastering import SpanMaster, SpanSource
 
 from synth import RATE, full_band_noise, music, speech
+
+
+def array_blocks(x: np.ndarray, window: int = 1 << 17) -> mastering.Blocks:
+    x = np.asarray(x, np.float32).reshape(len(x), -1)
+    return lambda: (x[i:i + window] for i in range(0, len(x), window))
+
+
 
 
 def hot_peaks(x: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -43,14 +50,14 @@ def episode(channels: int, seconds: float = 10.0):
         mix = (bed + levelled[:, None]).astype(np.float32)
         meter = loudness.LoudnessMeter(RATE, channels)
         meter.add(mix)
-        sources.append(SpanSource(mastering.array_blocks(mix), len(mix), meter.steps(),
+        sources.append(SpanSource(array_blocks(mix), len(mix), meter.steps(),
                                   plan.levelled_lufs))
         voices.append(plan)
     return sources, voices, takes
 
 
 def check(report, mp3, target, ceiling, sources):
-    theirs = measure.ffmpeg_ebur128(mp3)
+    theirs = ffmpeg_ebur128(mp3)
     assert abs(theirs.integrated_lufs - target) <= 0.5
     assert theirs.true_peak_dbtp <= ceiling + 0.05  # ffmpeg rounds to 0.1 dB
     assert report.loudness.true_peak_dbtp <= ceiling
@@ -77,7 +84,7 @@ def test_the_limiter_s_loss_is_made_up_before_the_encoder():
     x = hot_peaks(speech(6.0, 4.0, seed=30))[:, None]
     meter = loudness.LoudnessMeter(RATE, 1)
     meter.add(x)
-    source = SpanSource(mastering.array_blocks(x), len(x), meter.steps())
+    source = SpanSource(array_blocks(x), len(x), meter.steps())
     plan = SpanMaster(3.0, -1.0, meter.integrated + 3.0)
     settled = mastering.settle(source, RATE, 1, plan)
     out = np.concatenate(list(mastering.limited(source.blocks(), 1, RATE, settled)))

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 import soxr
 
+from conftest import ffmpeg_ebur128
 from pipeline.audio import peak
 
 from pipeline.audio import measure
@@ -113,7 +114,7 @@ def test_the_mp3_as_decoded_agrees_with_ffmpeg_ebur128(tmp_path, channels, bitra
     x = programme(30.0, channels)
     path = mp3(tmp_path / "episode.mp3", x, bitrate)
     ours = measure.measure_file(path, [0.0, 10.0, 20.0])
-    theirs = measure.ffmpeg_ebur128(path)
+    theirs = ffmpeg_ebur128(path)
     assert (ours.sample_rate, ours.channels) == (RATE, channels)
     assert ours.seconds == pytest.approx(30.0, abs=1e-3)  # ffmpeg trims the encoder's delay
     # ffmpeg prints one decimal: 0.2 covers its rounding with room to spare.
@@ -130,7 +131,7 @@ def test_full_band_noise_in_a_flac_agrees_with_ffmpeg(tmp_path):
     x = full_band_noise(10.0, amplitude=0.05) + np.repeat(speech(10.0)[:, None], 2, 1)
     sf.write(tmp_path / "noisy.flac", x, RATE, subtype="PCM_24")
     ours = measure.measure_file(tmp_path / "noisy.flac").whole
-    theirs = measure.ffmpeg_ebur128(tmp_path / "noisy.flac")
+    theirs = ffmpeg_ebur128(tmp_path / "noisy.flac")
     assert ours.integrated_lufs == pytest.approx(theirs.integrated_lufs, abs=0.2)
     assert ours.true_peak_dbtp == pytest.approx(theirs.true_peak_dbtp, abs=0.3)
 

@@ -271,21 +271,3 @@ def measure_file(path: StrPath, boundaries: Sequence[float] = (), *, ffmpeg: str
     if not meter.frames:
         raise AudioError(f"{os.fspath(path)}: decodes to no audio; re-export it")
     return meter.finish(boundaries)
-
-
-def ffmpeg_ebur128(path: StrPath, *, ffmpeg: str | None = None) -> Loudness:
-    """ffmpeg's own EBU R128 meter (`ebur128=peak=true`) on the file: the independent check."""
-    name = os.fspath(path)
-    done = subprocess.run([ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-nostats",
-                           "-i", name, "-af", "ebur128=peak=true", "-f", "null", "-"],
-                          stdin=subprocess.DEVNULL, capture_output=True)
-    log = done.stderr.decode(errors="replace")
-    if done.returncode != 0 or "Summary:" not in log:
-        raise AudioError(f"{name}: ffmpeg's ebur128 cannot measure it; re-export it")
-    summary = log[log.rindex("Summary:"):]
-
-    def number(pattern: str) -> float:
-        value = re.search(pattern + r"\s+(-?(?:\d+(?:\.\d+)?|inf))", summary).group(1)
-        return float(value)
-
-    return Loudness(number(r"I:"), number(r"Peak:"), number(r"LRA:"))

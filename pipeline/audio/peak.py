@@ -54,33 +54,6 @@ def true_peak_dbtp(samples: np.ndarray, rate: int, floor_dbtp: float = -np.inf) 
     return db(max(peak, float(_window_peaks(np.concatenate([edge, x, edge]), floor).max())))
 
 
-class TruePeakMeter:
-    """true_peak_dbtp of a stream fed block by block: windows across a block edge see both sides
-    (measuring each block alone would invent an edge at every block, and overshoot there)."""
-
-    def __init__(self, rate: int, channels: int):
-        self.rate = rate
-        self._tail = np.zeros((_TAPS - 1, channels), np.float32)  # the stream starts in silence
-        self._peak = 0.0
-
-    def add(self, block: np.ndarray) -> None:
-        block = _as_frames(block, self._tail.shape[1])
-        if not len(block):
-            return
-        x = np.concatenate([self._tail, block])
-        self._tail = x[-(_TAPS - 1):]
-        self._peak = max(self._peak, float(_frame_peaks(block).max()))
-        if self.rate < _OVERSAMPLED_RATE and self._peak > 0:
-            self._peak = max(self._peak, float(_window_peaks(x, self._peak).max()))
-
-    @property
-    def dbtp(self) -> float:
-        """The peak so far, with the stream ending in silence."""
-        end = np.concatenate([self._tail, np.zeros_like(self._tail)])
-        last = float(_window_peaks(end, self._peak).max()) if self._peak > 0 else 0.0
-        return db(max(self._peak, last))
-
-
 def _frame_peaks(x: np.ndarray) -> np.ndarray:
     """max |x| across channels, frame by frame (numpy reduces a short last axis slowly)."""
     peak = np.abs(x[:, 0])

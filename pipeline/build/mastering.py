@@ -176,9 +176,3 @@ def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) ->
             while len(block := np.fromfile(f, "<f4", window * channels)):
                 yield block.reshape(-1, channels)
     return read
-
-
-def array_blocks(x: np.ndarray, window: int = 1 << 17) -> Blocks:
-    x = np.asarray(x, np.float32).reshape(len(x), -1)
-    return lambda: (x[i:i + window] for i in range(0, len(x), window))
-

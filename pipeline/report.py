@@ -63,7 +63,8 @@ class BuildReport:
     transcript_srt: str
     key: str  # the final cache key: equal keys, equal outputs
     inputs: str = ""
-    audio_sha256: str = ""  # names the published file: a URL never serves other bytes  # the key of every input (pipeline.build.inputs): equal, up to date
+    audio_sha256: str = ""  # names the published file: a URL never serves other bytes
+    enclosure: str = ""  # audio published before podforge and served where it was (import)  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
     lra_lu: float | None = None  # EBU loudness range of the published MP3
     trim_db: float = 0.0  # the episode's loudness correction, where the next build starts
@@ -71,8 +72,9 @@ class BuildReport:
 
     @property
     def files(self) -> tuple[str, ...]:
-        """Every file the build wrote beside the report."""
-        return (self.audio, self.chapters_file, self.transcript_vtt, self.transcript_srt)
+        """Every file the build wrote beside the report (an imported episode may have none)."""
+        return tuple(name for name in (self.audio, self.chapters_file, self.transcript_vtt,
+                                       self.transcript_srt) if name)
 
     @property
     def drafted(self) -> tuple[str, ...]:
@@ -144,6 +146,11 @@ def _typed(hint, value, where: str):
                     field.default_factory is dataclasses.MISSING:
                 raise ValueError(f"{where}: missing {name!r}")
         return hint(**kwargs)
+    if hint is dt.datetime:
+        try:
+            return dt.datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {value!r} is not an ISO date and time") from None
     if hint is dt.date:
         try:
             return dt.date.fromisoformat(value)

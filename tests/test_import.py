@@ -21,7 +21,7 @@ from pipeline.script.parse import read_script
 from pipeline.project import check_scripts, open_project
 from pipeline.show import load_show
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, podforge
 
 FIXTURE = ROOT / "tests" / "data" / "import" / "harbour-lights.xml"
 REFERENCE = SHARED / "reference" / "feeds" if (SHARED / "reference" / "feeds").is_dir() else None
@@ -83,7 +83,7 @@ def test_the_imported_show_validates_without_crashing(tmp_path):
     assert not [d for d in check.diagnostics if d.code in ("M001", "M002")]  # keys accepted
     run = CliRunner().invoke(main, ["validate", "--show", str(tmp_path / "show.yaml"),
                                     str(tmp_path / "episodes")])
-    assert run.exit_code == 1 and "Traceback" not in run.output  # no script yet: findings
+    assert run.exit_code == 0 and "Traceback" not in run.output  # published audio: nothing to fix
 
 
 def test_refuses_to_overwrite_without_force(tmp_path):
@@ -203,3 +203,30 @@ def test_real_feeds_round_trip_guids_and_dates(tmp_path, feed):
     check = check_scripts([], open_project(tmp_path))
     assert check.unreadable == () and not [d for d in check.diagnostics
                                            if d.code in ("M001", "M002")]
+
+
+def test_a_publish_after_import_keeps_every_guid_title_and_pubdate(tmp_path):
+    """Imported episodes have no script yet: they build from their audio as it is and publish
+    with the feed's own guids, titles, pubDates and enclosures (the channel's podcast:guid too)."""
+    import feedparser
+
+    feed = fixture_feed(tmp_path)
+    import_feed(str(feed), tmp_path / "show")
+    show = tmp_path / "show"
+    assert podforge("validate", cwd=show).exit_code == 0
+    built = podforge("build", cwd=show)
+    assert built.exit_code == 0, built.output
+    published = podforge("publish", cwd=show)
+    assert published.exit_code == 0, published.output
+    before, after = feedparser.parse(feed.read_bytes()), \
+        feedparser.parse((show / "feed" / "feed.xml").read_bytes())
+    assert not after.bozo
+    key = lambda e: e.id  # noqa: E731
+    old, new = sorted(before.entries, key=key), sorted(after.entries, key=key)
+    assert [e.id for e in new] == [e.id for e in old]
+    assert [e.title for e in new] == [e.title for e in old]
+    assert [e.published_parsed for e in new] == [e.published_parsed for e in old]
+    assert [(x.href, x.length) for e in new for x in e.enclosures] == \
+        [(x.href, x.length) for e in old for x in e.enclosures]
+    assert after.feed.get("podcast_guid", None) in (None, before.feed.get("podcast_guid"))
+    assert b"3f1c7a52-9d4e-5b1a-8c2e-6f0d9a4b7e31" in (show / "feed" / "feed.xml").read_bytes()

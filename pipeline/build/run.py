@@ -12,13 +12,22 @@ from pipeline.files import inside
 from pipeline.progress import Progress
 from pipeline.project import Project, episode_slug
 from pipeline.report import read_report
+from pipeline.script.validate import is_published_audio
 
 
 def build(project: Project, scripts: list[Path], options: Options,
           progress: Progress) -> list[Built]:
     built, cache = [], project.root / ".podforge-cache"
     hashes = Hashes(cache / "hashes.json")
-    jobs = [_job(project, path, options, progress, hashes) for path in scripts]  # all checked
+    jobs = []
+    for path in scripts:  # every script checked before any audio work
+        script = project.read(path)
+        if is_published_audio(script):
+            from pipeline.build.published import build_published
+
+            built.append(build_published(project, path, script, progress, hashes, options.force))
+        else:
+            jobs.append(_job(project, path, options, progress, hashes))
     ffmpeg = None
     for job in jobs:
         slug = job.slug

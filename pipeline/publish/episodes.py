@@ -70,6 +70,11 @@ class Episode:
 
     @property
     def published(self) -> dt.datetime:
+        """The pubDate: an imported episode keeps its own instant; a script has a date, and
+        its hour is ours."""
+        instant = self.metadata.published
+        if instant is not None:
+            return instant if instant.tzinfo else instant.replace(tzinfo=dt.timezone.utc)
         return dt.datetime.combine(self.date, PUBLISH_TIME)
 
     @property
@@ -86,24 +91,33 @@ class Episode:
     @property
     def published_media(self) -> tuple[tuple[Path, str], ...]:
         """(built file, published name) for each file published beside the episode's page."""
-        return ((self.audio, self.audio_name),
-                *((self.folder / n, n) for n in self.report.files[1:]))
+        audio = ((self.audio, self.audio_name),) if self.report.audio else ()
+        return (*audio, *((self.folder / n, n) for n in self.report.files[len(audio):]))
+
+    def audio_url(self, urls) -> str:
+        """Where listeners fetch the audio: beside the page, or (audio published before
+        podforge and not downloaded) the enclosure it always had."""
+        return self.report.enclosure or urls.file(self.slug, self.audio_name)
+
+    def companion(self, name: str) -> Path | None:
+        """A companion file the build wrote (chapters, transcripts), or None if it wrote none."""
+        return self.folder / name if name else None
 
     @property
     def audio_bytes(self) -> int:
         return self.report.audio_bytes
 
     @property
-    def chapters_file(self) -> Path:
-        return self.folder / self.report.chapters_file
+    def chapters_file(self) -> Path | None:
+        return self.companion(self.report.chapters_file)
 
     @property
-    def transcript_vtt(self) -> Path:
-        return self.folder / self.report.transcript_vtt
+    def transcript_vtt(self) -> Path | None:
+        return self.companion(self.report.transcript_vtt)
 
     @property
-    def transcript_srt(self) -> Path:
-        return self.folder / self.report.transcript_srt
+    def transcript_srt(self) -> Path | None:
+        return self.companion(self.report.transcript_srt)
 
     @property
     def media(self) -> tuple[Path, ...]:
@@ -219,6 +233,8 @@ def _check_files(e: Episode) -> None:
         if not path.is_file():
             raise PublishError(f"episode {e.slug!r}: the build lists {path} but it is missing: "
                                f"run {e.rebuild}")
+    if not e.report.audio:
+        return  # served where it always was (an imported episode's enclosure)
     size = e.audio.stat().st_size
     if size == 0 or size != e.report.audio_bytes:
         raise PublishError(f"episode {e.slug!r}: its audio {e.audio} is {size} bytes, the build "

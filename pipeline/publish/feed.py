@@ -204,7 +204,8 @@ def feed_xml(show: Show, episodes: Sequence[Episode], urls: Urls, art_url: str,
         fe.pubDate(e.published)
         fe.description(e.metadata.summary or e.title)
         fe.content(show_notes(e))
-        fe.enclosure(urls.file(e.slug, e.audio_name), str(e.audio_bytes), AUDIO_TYPE)
+        fe.enclosure(e.audio_url(urls), str(e.audio_bytes),
+                     (e.metadata.audio and e.metadata.audio.type) or AUDIO_TYPE)
         fe.podcast.itunes_title(e.title)
         fe.podcast.itunes_duration(hms(e.duration))
         fe.podcast.itunes_episode_type("full")
@@ -219,11 +220,13 @@ def feed_xml(show: Show, episodes: Sequence[Episode], urls: Urls, art_url: str,
             fe.podcast2.person(person)
         if (bite := soundbite(e)) is not None:
             fe.podcast2.soundbite(*bite, e.title)
-        fe.podcast2.chapters(urls.file(e.slug, e.chapters_file.name))
+        if e.chapters_file is not None:
+            fe.podcast2.chapters(urls.file(e.slug, e.chapters_file.name))
         for path, kind in ((e.transcript_vtt, "text/vtt"),
                            (e.transcript_srt, "application/x-subrip")):
-            fe.podcast2.transcript(Transcript(urls.file(e.slug, path.name), kind,
-                                              show.language, "captions"))
+            if path is not None:
+                fe.podcast2.transcript(Transcript(urls.file(e.slug, path.name), kind,
+                                                  show.language, "captions"))
     newest = ordered[0].published if ordered else fallback_date
     fg.lastBuildDate(newest)
     fg.pubDate(newest)

@@ -103,7 +103,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
         feed = feed_xml(show, ordered, urls, urls.base + quote(art_name), show_guid, guids, now)
         # The ledger first: a feed must never carry a guid the ledger has not pinned.
         written += write_ledger(root, record(ledger, show_guid, (
-            (e, guids[e.slug], urls.file(e.slug, e.audio_name)) for e in ordered), now.date()))
+            (e, guids[e.slug], e.audio_url(urls)) for e in ordered), now.date()))
         written += output.write(out / "feed.xml", feed, durable=True)
         output.prune(out, {e.slug for e in ordered}, {art_name, thumbnail_name(art_name)})
     return PublishResult(out / "feed.xml", urls.feed, tuple(e.slug for e in ordered),
@@ -224,7 +224,8 @@ def _write_site(show: Show, out: Path, ordered: list[Episode], feed_url: str, ar
         if e.slug not in folders:
             folder.mkdir(exist_ok=True)
         written += sum(output.sync(src, folder / name) for src, name in e.published_media)
-        output.prune_media(folder, e.audio.stem, e.audio_name)
+        if e.report.audio:
+            output.prune_media(folder, e.audio.stem, e.audio_name)
     written += output.write(out / art_name, art_bytes) if art_bytes is not None else 0
     written += output.write(out / thumb_name, thumb) if thumb is not None else 0
     return written + output.write(out / "index.html", index)

@@ -235,13 +235,14 @@ def episode_page(show: Show, episode: Episode, key: str = "") -> str:
                       for role, people in credits_by_role(episode.credits))
     sources = "".join(f"<li>{linkify(s)}</li>" for s in episode.sources)
     notes = "".join(f"<p>{escape(p)}</p>" for p in _paragraphs(episode.metadata.summary))
-    files_ = [(episode.audio_name, "MP3")] + [(path.name, label) for path, label in (
+    audio = episode.report.enclosure or episode.audio_name  # served beside the page, or where
+    files_ = [(audio, "MP3")] + [(path.name, label) for path, label in (  # it always was
         (episode.chapters_file, "Chapters (JSON)"),
         (episode.transcript_vtt, "Transcript (WebVTT)"),
-        (episode.transcript_srt, "Transcript (SRT)"))]
+        (episode.transcript_srt, "Transcript (SRT)")) if path is not None]
     body = _fill(
         "episode.html", show=escape(show.title), title=escape(episode.title), meta=_meta(episode),
-        audio=escape(episode.audio_name),
+        audio=escape(audio),
         notes=_section("Show notes", notes, "notes"),
         chapters=_section("Chapters", chapters and f'<ol class="chapters">{chapters}</ol>',
                           "chapters"),

@@ -59,12 +59,34 @@ def validate(script: Script, path: str, show: Show | None = None,
     fmt = show.format if show else EpisodeFormat()
     found = [Finding(n.line, n.column, n.code, n.message) for n in script.notes
              if not _has_placeholder(n.message)]
-    for check in RULES:
+    for check in (_PUBLISHED_RULES if is_published_audio(script) else RULES):
         found.extend(Finding(*f) for f in check(script, fmt, show, assets))
     found.sort(key=lambda f: (f.line, f.column, f.code))
     return [Diagnostic(path, f.line, f.column, f.code,
                        f.severity or ("warning" if f.code in _WARNINGS else "error"), f.message)
             for f in found]
+
+
+def is_published_audio(script: Script) -> bool:
+    """An episode published before podforge (`podforge import`): its audio is in the front
+    matter and it has no script yet, so the script's format does not apply to it."""
+    return script.metadata.audio is not None and not script.segments
+
+
+def published_audio(script, fmt, show, assets):
+    """What an imported episode needs to be published again as it was: a title and a date."""
+    meta = script.metadata
+    if not meta.title:
+        yield Finding(1, 1, "H002", "no title: add `title:` to the front matter")
+    if meta.date is None:
+        yield Finding(1, 1, "H001", "no publication date: add `date:` to the front matter")
+    audio = meta.audio
+    if audio is not None and not audio.file and not audio.url:
+        yield Finding(1, 1, "M002", "front matter audio: needs file (a local copy) or url (the "
+                                    "published enclosure)")
+
+
+_PUBLISHED_RULES = [published_audio]
 
 
 def _has_placeholder(text: str) -> bool:

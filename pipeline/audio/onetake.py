@@ -24,7 +24,7 @@ from pipeline.audio import align, takecheck
 from pipeline.audio.align import Alignment, Sentence, Word
 from pipeline.audio.takecheck import Line
 
-RESTART = 2e-4  # the price of starting a sentence again (a flub): rare, but not ruinous
+RESTART = 1e-9  # the price of starting a sentence again: dear, or room tone passes for a flub
 RETAKE = "<retake>"  # the decoder's word for the silence before a sentence is read again
 WINDOW = 30.0  # seconds of speech per alignment window
 LOOKAHEAD = 1  # sentences aligned past a window's own, to soak up the audio after it

@@ -8,13 +8,18 @@
     episode costs and a/b is what podforge adds to it (LAME's speed depends on the content);
 (c) a reference ffmpeg filtergraph doing the same job: the voice ducks a looped bed
     (sidechaincompress), amix, loudnorm to -16 LUFS, libmp3lame at the same bitrate.
-Prints a/b (target ≤ 1.3), a/c (target ≤ 0.5) and podforge's peak RSS (target < 600 MB for a
-4-hour episode: `--minutes 240 --no-reference`).
+(d) edit one act (a sentence in act 2) and build again: its narration, its mix, its master and
+    its pieces (and its neighbours' edge pieces) are made again, the rest comes from the cache;
+(e) a build with nothing to do.
+Prints a/b (target ≤ 1.0), d/a (target ≤ 0.25), e (target ≤ 0.3 s), the cache's bytes per
+minute of audio and its size over the MP3's (target ≤ 5), and podforge's peak RSS (flat in the
+episode's length: compare `--minutes 120 --no-reference`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import subprocess
@@ -105,6 +110,7 @@ def main() -> None:
     args.add_argument("--minutes", type=float, default=30)
     args.add_argument("--no-reference", action="store_true")
     opts = args.parse_args()
+    os.environ["PYTHONPATH"] = str(ROOT)  # the podforge runs are this checkout's
     ffmpeg = find_ffmpeg()
     podforge = str(Path(sys.executable).parent / "podforge")
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,6 +124,22 @@ def main() -> None:
         print(f"episode: {seconds / 60:.1f} min, stereo 44.1 kHz, 128 kbps")
         print(f"(a) podforge build --force: {a:6.1f} s   peak RSS {rss:.0f} MB "
               "(the largest process: podforge or its ffmpeg)")
+        script_file = folder / "episodes" / "synthetic" / "script.txt"
+        text = script_file.read_text(encoding="utf-8")
+        at = text.index("Act 2: Part 2")
+        cut = text.index(". ", at) + 1
+        script_file.write_text(text[:cut] + " A late edit changes this sentence." + text[cut:],
+                               encoding="utf-8")
+        d = timed([podforge, "build", "--quiet"], cwd=folder)
+        e = timed([podforge, "build", "--quiet"], cwd=folder)
+        cache = sum(p.stat().st_size for p in (folder / ".podforge-cache").rglob("*")
+                    if p.is_file())
+        size = mp3.stat().st_size
+        print(f"(d) edit act 2, build again: {d:6.1f} s   d/a = {d / a:.2f}  (target ≤ 0.25)")
+        print(f"(e) build with nothing to do: {e:6.2f} s  (target ≤ 0.3 s)")
+        print(f"cache: {cache / 1e6:.1f} MB, {cache / (seconds / 60) / 1e6:.2f} MB per minute, "
+              f"{cache / size:.2f} x the MP3  (target ≤ 5; it holds the edit's old entries "
+              "until pruned)")
         if opts.no_reference:
             return
         wav = folder / "same-length.wav"
@@ -142,7 +164,7 @@ def main() -> None:
                    "libmp3lame", "-b:a", "128k", str(folder / "reference.mp3")])
         print(f"(c) reference ffmpeg filtergraph (sidechaincompress, amix, loudnorm, "
               f"libmp3lame): {c:6.1f} s")
-        print(f"a/b = {a / b:.2f}  (target ≤ 1.3)")
+        print(f"a/b = {a / b:.2f}  (target ≤ 1.0)")
         print(f"a/c = {a / c:.2f}  (target ≤ 0.5)")
 
 

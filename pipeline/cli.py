@@ -154,6 +154,40 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, skip_vali
 
 
 @main.command()
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@click.option("--all", "everything", is_flag=True, help="Empty the cache.")
+@SHOW
+def clean(dry_run: bool, everything: bool, show_file: Path | None) -> None:
+    """Remove build cache entries no build uses, and the least recently used beyond
+    show.yaml's cache.max_mb (all of them with --all); prints each with its size."""
+    import time
+
+    from pipeline.build import cache as build_cache
+
+    project = open_project(None, show_file)
+    folder = project.root / ".podforge-cache"
+    found = build_cache.entries(folder)
+    max_mb = project.show.cache.max_mb if project.show else 2048.0
+    gone = found if everything else build_cache.to_remove(
+        found, build_cache.used_entries(project.root), max_mb * 1e6, time.time(), grace=60.0)
+    for e in gone:
+        click.echo(f"{_size(e.size):>9}  {e.name}")
+    total = sum(e.size for e in gone)
+    kept = sum(e.size for e in found) - total
+    verb = "would remove" if dry_run else "removed"
+    if not dry_run:
+        build_cache.remove(gone)
+    click.echo(f"{verb} {len(gone)} entries, {_size(total)}; {_size(kept)} kept in {folder}")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+@main.command()
 @click.option("--base-url", help="Public URL the feed is served from (overrides show.yaml).")
 @click.option("--include-scheduled", is_flag=True,
               help="Also publish episodes dated in the future.")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipeline.model import Chapter, Credit, Metadata, TimedLine
 
-SCHEMA = 2  # 1 was the untyped dict of podforge 0.1
+SCHEMA = 3  # 1 was the untyped dict of podforge 0.1; 3 added the MP3's measured figures
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class SegmentReport:
     voice: str  # "take" | "draft"
     take: str | None = None  # the take's file, relative to the show
     take_sha256: str | None = None
+    # What the published MP3 measures over this segment, decoded (None: nothing to measure).
+    integrated_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    lra_lu: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,9 @@ class BuildReport:
     audio: str  # the MP3's file name, in the report's folder
     audio_bytes: int
     duration: float  # seconds
-    integrated_lufs: float
-    true_peak_dbtp: float
-    gain_db: float
+    integrated_lufs: float | None  # the published MP3, decoded; None: silent
+    true_peak_dbtp: float | None
+    gain_db: float  # the spans' mastering gain, on average
     chapters: tuple[Chapter, ...]
     segments: tuple[SegmentReport, ...]
     lines: tuple[TimedLine, ...]  # the transcript
@@ -61,6 +65,8 @@ class BuildReport:
     inputs: str = ""
     audio_sha256: str = ""  # names the published file: a URL never serves other bytes  # the key of every input (pipeline.build.inputs): equal, up to date
     cache: tuple[str, ...] = ()  # cache entries this build uses (kept by pruning)
+    lra_lu: float | None = None  # EBU loudness range of the published MP3
+    trim_db: float = 0.0  # the episode's loudness correction, where the next build starts
     schema: int = SCHEMA
 
     @property

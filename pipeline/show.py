@@ -138,6 +138,23 @@ class Loudness:
 
 
 @dataclass(frozen=True)
+class Leveler:
+    """The voice leveler (pipeline.audio.leveler): every narration to one speech loudness."""
+
+    target_lufs: float = -20.0
+    max_gain_db: float = 20.0  # a take needing more is raised this far only, with a warning
+    ratio: float = 3.0
+    range_db: float = 9.0
+
+
+@dataclass(frozen=True)
+class Cache:
+    """`.podforge-cache/`: least recently used entries go beyond max_mb."""
+
+    max_mb: float = 2048.0
+
+
+@dataclass(frozen=True)
 class Output:
     bitrate_kbps: int = 128
     sample_rate: int = one_of(44100, SAMPLE_RATES, "Hz")
@@ -171,6 +188,7 @@ class SoundDesign:
     gap_seconds: float = ranged(0.8, 0, 30, "s")
     ducking: Ducking = Ducking()
     loudness: Loudness = Loudness()
+    leveler: Leveler = Leveler()
     output: Output = Output()
     voice: Voice = Voice()
 
@@ -199,6 +217,7 @@ class Show:
     allow_outside: bool = False  # may assets, takes and --out lie outside the show's folder?
     format: EpisodeFormat = EpisodeFormat()
     sound: SoundDesign = SoundDesign()
+    cache: Cache = field(default=Cache(), repr=False)  # no part of any output
     root: Path | None = field(default=None, compare=False)  # the folder show.yaml is in
 
     def resolve(self, relative: str, what: str = "a path in show.yaml") -> Path:

@@ -1,4 +1,4 @@
-"""pydub assembly agrees with render_span's numpy mix; pydub decodes AAC without ffprobe."""
+"""pydub assembly puts every clip where the plan says, exactly; pydub decodes AAC without ffprobe."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pipeline.errors import AudioError
 from pipeline.manifest import Asset
 from pipeline.model import Clip, Narration, Span
 from pipeline.build.narrate import HOP, Spoken
-from pipeline.build.mix import AssetBank, render_span
+from pipeline.build.assemble import AssetBank
 from pipeline.show import Ducking
 
 from synth import RATE, music, sine, speech
@@ -44,18 +44,30 @@ def scene(tmp_path: Path, seconds: float = 9.0):
     return span, spoken, bank
 
 
-def test_pydub_assembly_matches_the_numpy_mix(tmp_path):
+def test_pydub_assembly_places_gains_loops_and_cuts_exactly(tmp_path):
+    """Every sample from the sources' own: voice at its start, the looped bed at its offset and
+    gain under its fades and ducking, stingers gained and cut at the span's end."""
     span, spoken, bank = scene(tmp_path)
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    ours = assemble.assemble_span(span, spoken, bank, Ducking(), RATE, 2, tmp_path / "a" / "span")
-    theirs = render_span(span, spoken, bank, Ducking(), RATE, 2, tmp_path / "b" / "span")
-    x = np.fromfile(ours.audio_file, "<f4").reshape(-1, 2)
-    y = np.fromfile(theirs.audio_file, "<f4").reshape(-1, 2)
-    assert x.shape == y.shape == (9 * RATE, 2)
-    assert np.abs(y).max() > 0.3  # there is something to compare
-    assert np.abs(x - y).max() < 2e-6  # the int32 rounding at 2**-27, and pydub's gain
-    assert np.allclose(ours.steps, theirs.steps, rtol=1e-4)
+    out = assemble.assemble_span(span, spoken, bank, Ducking(), RATE, 2, tmp_path / "span")
+    x = np.fromfile(out.audio_file, "<f4").reshape(-1, 2)
+    assert x.shape == (9 * RATE, 2) and np.abs(x).max() > 0.3
+    voice = np.fromfile(spoken.audio_file, "<f4")
+    bed, sting = bank["bed"], bank["sting"]
+    duck = assemble._duck_levels(span, spoken, Ducking())
+    n = len(x)
+    want = np.zeros_like(x)
+    want[RATE:RATE + len(voice)] += voice[:, None]
+    t = np.arange(n)
+    looped = bed[(t + round(0.3 * RATE)) % len(bed)] * np.float32(10 ** (-6 / 20))
+    fade = np.minimum(1.0, np.minimum(t / (1.5 * RATE), (n - t) / (2.0 * RATE)))
+    looped *= (fade * np.interp(t / (RATE * HOP), np.arange(len(duck)), duck))[:, None]
+    want += looped.astype(np.float32)
+    s0 = round(0.25 * RATE)
+    want[s0:s0 + len(sting)] += sting * np.float32(10 ** (-3 / 20))
+    s1 = round((9 - 0.4) * RATE)
+    want[s1:] += sting[:n - s1]
+    assert np.abs(x - want).max() < 1e-5  # int32 rounding at 2**-27, and the fades' float32
+    assert len(out.steps) == 90
 
 
 def test_sums_above_full_scale_do_not_clip_before_the_master():

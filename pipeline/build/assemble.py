@@ -1,13 +1,18 @@
-"""A span assembled with pydub, and pydub (through ffmpeg) as the decoder for odd take formats.
+"""A span assembled with pydub: the build's one mixer; and pydub (through ffmpeg) as the decoder
+for odd take formats.
 
 Clips are placed, gained and looped as pydub AudioSegments of 32-bit samples: float audio is
 stored at a fixed 24 dB of headroom (1.0 = 2**27), so a sum of loud clips cannot clip before
-the master and each clip keeps 27 bits. pydub's overlay is audioop's saturating add (run on exact frames), its gain
-audioop's multiply, its slices and concatenation exact frame copies. What pydub lacks comes from
-numpy: the ducking envelope and the linear fades (pydub fades in dB steps per millisecond,
-which would not match render.py's ramps), and the meter. The span is assembled a window at a
-time, as render_span does, so memory follows the window; the output agrees with render_span's
-to within the int32 rounding (tested).
+the master and each clip keeps 27 bits. pydub's overlay is audioop's saturating add (run here on
+exact frames, over the clip's own frames only), its gain audioop's multiply, its slices and
+concatenation exact frame copies. What pydub lacks comes from numpy: the ducking envelope and the
+linear fades (pydub fades in dB steps per millisecond), and the meter.
+
+Memory follows the window, not the episode: narration is read from its cache file a window at a
+time, music is small and decoded once per process (the build decodes and converts it before it
+forks its workers, which inherit it), the ducking envelope is kept per 10 ms hop and only
+interpolated to samples inside the window. Each span is written with its per-100 ms loudness
+energies, which mastering reads before it touches a sample.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soxr
 
-from pipeline.audio import loudness
+from pipeline.audio import decode, dynamics, loudness
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import AudioError
 from pipeline.files import save_array
+from pipeline.manifest import Asset
 from pipeline.model import Clip, Span
 from pipeline.build.narrate import HOP, Spoken
-from pipeline.build.mix import WINDOW, AssetBank, Rendered, _duck_levels, _ramp
 from pipeline.show import Ducking
 
 with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on PATH
@@ -36,7 +42,55 @@ with warnings.catch_warnings():  # pydub warns at import when ffmpeg is not on P
     from pydub.utils import audioop  # the stdlib's, or audioop-lts on Python 3.13+
 
 SCALE = float(2 ** 27)  # float 1.0 in int32: 24 dB of headroom above full scale
+WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 _WIDTH = 4
+
+# Decoded assets and their 32-bit segments, per process: filled before the workers fork.
+_DECODED: dict[tuple, np.ndarray] = {}  # (path, rate, channels, size, mtime) → samples
+_SEGMENTS: dict[tuple, AudioSegment] = {}
+
+
+class AssetBank:
+    """Assets decoded once per process, at the show's rate and channels: a few MB each; and
+    each as a 32-bit AudioSegment, converted once too."""
+
+    def __init__(self, assets: dict[str, Asset], rate: int, channels: int):
+        self._assets, self._rate, self._channels = assets, rate, channels
+
+    def _key(self, name: str) -> tuple:
+        """Keyed by the file's size and mtime too: a long-lived process never mixes an edited
+        asset's old audio."""
+        path = self._assets[name].path
+        try:
+            st = path.stat()
+            version = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            version = (-1, -1)  # read_audio names the file and the problem
+        return (path, self._rate, self._channels, *version)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        key = self._key(name)
+        if key not in _DECODED:
+            for cache in (_DECODED, _SEGMENTS):
+                for stale in [k for k in cache if k[:3] == key[:3]]:
+                    del cache[stale]
+            _DECODED[key] = decode.read_audio(*key[:3])
+        return _DECODED[key]
+
+    def segment(self, name: str) -> AudioSegment:
+        key = self._key(name)
+        if key not in _SEGMENTS:
+            _SEGMENTS[key] = to_segment(self[name], self._rate)
+        return _SEGMENTS[key]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A span's mix: raw float32 frames in `audio_file`, and its loudness steps."""
+
+    audio_file: Path
+    frames: int
+    steps: np.ndarray  # K-weighted energy of every 100 ms
 
 
 def to_segment(x: np.ndarray, rate: int) -> AudioSegment:
@@ -58,39 +112,25 @@ def _silence(frames: int, rate: int, channels: int) -> AudioSegment:
                         frame_rate=rate, channels=channels)
 
 
-class SegmentBank:
-    """Assets as 32-bit AudioSegments, converted once from the AssetBank's float arrays."""
-
-    def __init__(self, bank: AssetBank, rate: int):
-        self._bank, self._rate = bank, rate
-        self._segments: dict[str, AudioSegment] = {}
-
-    def __getitem__(self, name: str) -> AudioSegment:
-        if name not in self._segments:
-            self._segments[name] = to_segment(self._bank[name], self._rate)
-        return self._segments[name]
-
-
 def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rate: int,
                   channels: int, stem: Path, tick: Callable[[float], None] = lambda f: None
                   ) -> Rendered:
-    """render_span's job through pydub: `stem`.f32 (+ .steps.npy); a failure leaves nothing."""
+    """Mix one span to `stem`.f32 (+ .steps.npy); a failure leaves nothing behind."""
     frames = round(span.duration * rate)
     duck = _duck_levels(span, spoken, ducking)
-    segments = SegmentBank(bank, rate)
     meter = loudness.LoudnessMeter(rate, channels)
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as sink, open(spoken.audio_file, "rb") as narration:
+        with open(tmp, "wb") as sink, _Voice(spoken.audio_file) as narration:
             for start in range(0, frames, WINDOW):
                 n = min(WINDOW, frames - start)
-                window = _silence(n, rate, channels)
+                window = bytearray(n * channels * _WIDTH)
                 for clip in span.clips:
-                    window = _overlay(window, start, clip, narration, segments, duck, rate,
-                                      channels)
-                out = to_array(window)
+                    _overlay(window, start, clip, narration, bank, duck, rate, channels)
+                out = (np.frombuffer(window, "<i4").astype(np.float32)
+                       / np.float32(SCALE)).reshape(-1, channels)
                 meter.add(out)
-                sink.write(out.astype("<f4", copy=False).tobytes())
+                sink.write(out.tobytes())
                 tick((start + n) / frames)
         steps = meter.steps()
         save_array(stem.with_suffix(".steps.npy"), steps)
@@ -100,43 +140,110 @@ def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking,
     return Rendered(stem.with_suffix(".f32"), frames, steps)
 
 
-def _overlay(window: AudioSegment, w0: int, clip: Clip, narration, segments: SegmentBank,
-             duck: np.ndarray, rate: int, channels: int) -> AudioSegment:
-    """The window with this clip's slice of it added (pydub's overlay), or as it was."""
-    n = int(window.frame_count())
+def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:
+    """A span mixed before with the same key, or None (a damaged entry is made again)."""
+    raw, steps = stem.with_suffix(".f32"), stem.with_suffix(".steps.npy")
+    try:
+        if raw.stat().st_size == frames * 4 * channels:
+            return Rendered(raw, frames, np.load(steps))
+    except (OSError, ValueError, EOFError):
+        pass
+    return None
+
+
+class _Voice:
+    """The narration read a window at a time: FLAC (the cache's) or raw float32 mono."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __enter__(self) -> _Voice:
+        if self.path.suffix == ".flac":
+            import soundfile
+            self._flac = soundfile.SoundFile(self.path)
+        else:
+            self._flac, self._raw = None, open(self.path, "rb")
+        return self
+
+    def read(self, offset: int, n: int) -> np.ndarray:
+        if self._flac is not None:
+            self._flac.seek(min(offset, self._flac.frames))
+            return self._flac.read(n, dtype="float32", always_2d=True)[:, 0]
+        self._raw.seek(offset * 4)
+        return np.fromfile(self._raw, "<f4", n)
+
+    def __exit__(self, *exc) -> None:
+        (self._flac or self._raw).close()
+
+
+def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
+    """Music gain per hop across the span: down while the voice speaks, up in its pauses."""
+    hops = int(np.ceil(span.duration / HOP)) + 1
+    active = np.zeros(hops, bool)
+    voiced = np.load(spoken.activity_file)
+    first = round(span.voice_start / HOP)
+    voiced = voiced[:max(0, hops - first)]
+    active[first:first + len(voiced)] = voiced
+    return dynamics.duck_gain(active, HOP, round(1 / HOP), hops, ducking.depth_db,
+                              ducking.attack_ms / 1000, ducking.release_ms / 1000)
+
+
+def _ramp(piece: np.ndarray, distance: int, length: int, rising: bool) -> None:
+    """A linear fade over `length` frames, applied where it overlaps this slice.
+
+    `distance` is how far the slice's near edge is from the clip's edge the fade belongs to:
+    frames from the clip's start (a fade in) or to its end (a fade out).
+    """
+    if length <= 0 or distance >= length:
+        return
+    n = min(len(piece), length - distance)
+    ramp = (distance + np.arange(n, dtype=np.float32)) / np.float32(length)
+    if rising:
+        piece[:n] *= ramp[:, None]
+    else:
+        piece[len(piece) - n:] *= ramp[::-1, None]
+
+
+def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
+             duck: np.ndarray, rate: int, channels: int) -> None:
+    """Add this clip's slice of the window into it (pydub's overlay, on the clip's frames)."""
+    n = len(window) // (channels * _WIDTH)
     c0 = round(clip.start * rate)
     c1 = c0 + round(clip.duration * rate)
     a, b = max(w0, c0), min(w0 + n, c1)
     if a >= b:
-        return window
+        return
     offset = round(clip.offset * rate) + (a - c0)
     if clip.asset is None:
-        narration.seek(offset * 4)
-        voice = np.fromfile(narration, "<f4", b - a)
+        voice = narration.read(offset, b - a)
         if not len(voice):
-            return window
+            return
         piece = to_segment(np.repeat(voice[:, None], channels, axis=1), rate)
-        return _place(window, piece, a - w0, rate, channels)
-    source = segments[clip.asset]
+        _place(window, piece, a - w0, channels)
+        return
+    source = bank.segment(clip.asset)
     total = int(source.frame_count())
     if clip.loop:
         piece = _looped(source, offset % total, b - a)
     else:
         piece = source.get_sample_slice(min(offset, total), min(offset + (b - a), total))
         if not piece.frame_count():
-            return window
+            return
         b = a + int(piece.frame_count())
-    piece = piece.apply_gain(clip.gain_db) if clip.gain_db else piece
     fade_in, fade_out = round(clip.fade_in * rate), round(clip.fade_out * rate)
-    if clip.ducked or fade_in > a - c0 or fade_out > c1 - b:  # numpy's envelopes
+    if not (clip.ducked or fade_in > a - c0 or fade_out > c1 - b):
+        piece = piece.apply_gain(clip.gain_db) if clip.gain_db else piece
+    else:  # numpy's envelopes, with the gain folded in (one pass instead of two)
         x = to_array(piece)
+        if clip.gain_db:
+            x *= np.float32(10 ** (clip.gain_db / 20))
         _ramp(x, a - c0, fade_in, rising=True)
         _ramp(x, c1 - b, fade_out, rising=False)
         if clip.ducked:
             hops = np.arange(a, b, dtype=np.float64) / (rate * HOP)
             x *= np.interp(hops, np.arange(len(duck)), duck).astype(np.float32)[:, None]
         piece = to_segment(x, rate)
-    return _place(window, piece, a - w0, rate, channels)
+    _place(window, piece, a - w0, channels)
 
 
 def _looped(source: AudioSegment, at: int, n: int) -> AudioSegment:
@@ -153,20 +260,13 @@ def _looped(source: AudioSegment, at: int, n: int) -> AudioSegment:
     return piece
 
 
-def _place(window: AudioSegment, piece: AudioSegment, at: int, rate: int, channels: int
-           ) -> AudioSegment:
-    """window + piece starting at frame `at`, by the saturating add pydub's overlay runs.
-
-    Not overlay() itself: it cuts the overlaid segment at a whole millisecond, which drops a
-    frame from any window that is not a whole number of milliseconds long. So the piece is
-    padded with exact frames of silence to the window's length and added as one.
-    """
-    n = int(window.frame_count())
-    pad = _silence(at, rate, channels) + piece if at else piece
-    rest = n - int(pad.frame_count())
-    if rest > 0:
-        pad = pad + _silence(rest, rate, channels)
-    return window._spawn(audioop.add(window.raw_data, pad.raw_data, _WIDTH))
+def _place(window: bytearray, piece: AudioSegment, at: int, channels: int) -> None:
+    """window[at:] += piece by the saturating add pydub's overlay runs, over the piece's own
+    frames only (overlay() itself cuts at whole milliseconds and copies the whole window)."""
+    lo = at * channels * _WIDTH
+    data = piece.raw_data
+    hi = min(len(window), lo + len(data))
+    window[lo:hi] = audioop.add(bytes(window[lo:hi]), data[:hi - lo], _WIDTH)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import AudioError
@@ -16,7 +18,7 @@ from pipeline.files import save_json
 from pipeline.report import read_report
 
 
-RENDER_VERSION = "2"  # bump when a change to the code changes the audio or the report
+RENDER_VERSION = "4"  # bump when a change to the code changes the audio or the report
 
 
 def key(*parts) -> str:
@@ -54,26 +56,95 @@ class Hashes:
             save_json(self.path, self._known)
 
 
-def prune_cache(root: Path, grace: float = 3600.0) -> int:
-    """Delete cached narrations and spans no episode's build report still uses.
+@dataclass(frozen=True)
+class Entry:
+    """One cache entry: the files sharing a key (a narration's .flac/.npy/.json, a mastered
+    span's settings and edges, an encoded piece and its measurements)."""
 
-    Spans are raw audio (a 30-minute episode is about 650 MB), so every edit would otherwise
-    leave one behind. Entries younger than `grace` seconds are kept: another build may be
-    writing them right now.
-    """
+    name: str  # as build reports list it: "narration-…", "master-…", "pieces/…"
+    files: tuple[Path, ...]
+    size: int
+    used: float  # the newest mtime of its files: entries are touched when used
+
+
+def entries(cache: Path) -> list[Entry]:
+    """Every entry in the cache, least recently used first; a file that vanishes while it is
+    listed (another build's pruning) is left out."""
+    groups: dict[str, list[tuple[Path, int, float]]] = {}
+    for folder, prefix in ((cache, ""), (cache / "pieces", "pieces/")):
+        try:
+            names = list(os.scandir(folder))
+        except FileNotFoundError:
+            continue
+        for item in names:
+            stem = item.name.split(".", 1)[0]
+            if not stem or "-" not in stem and not prefix or stem.startswith("work-"):
+                continue  # temporaries (".…"), hashes.json, a build's working folder
+            try:
+                if not item.is_file():
+                    continue
+                st = item.stat()
+            except FileNotFoundError:
+                continue
+            groups.setdefault(prefix + stem, []).append((Path(item.path), st.st_size,
+                                                         st.st_mtime))
+    out = [Entry(name, tuple(f for f, _, _ in files), sum(n for _, n, _ in files),
+                 max(t for _, _, t in files)) for name, files in groups.items()]
+    return sorted(out, key=lambda e: (e.used, e.name))
+
+
+def to_remove(found: list[Entry], used: set[str], max_bytes: float, now: float,
+              grace: float) -> list[Entry]:
+    """What pruning removes: entries no build report uses, then the least recently used until
+    the cache fits in max_bytes; never an entry used in the last `grace` seconds (a build
+    running now may be writing or reading it)."""
+    old = [e for e in found if now - e.used > grace]
+    gone = [e for e in old if e.name not in used]
+    size = sum(e.size for e in found) - sum(e.size for e in gone)
+    for e in old:  # least recently used first
+        if size <= max_bytes:
+            break
+        if e.name in used:
+            gone.append(e)
+            size -= e.size
+    return gone
+
+
+def remove(gone: list[Entry]) -> int:
+    """Delete the entries' files (one that is already gone is no error); bytes freed."""
+    freed = 0
+    for e in gone:
+        for f in e.files:
+            try:
+                size = f.stat().st_size
+                f.unlink()
+                freed += size
+            except FileNotFoundError:
+                pass
+    return freed
+
+
+def used_entries(root: Path) -> set[str]:
     used: set[str] = set()
     for path in root.glob("build/*/report.json"):
         if (report := read_report(path)) is not None:
             used.update(report.cache)
-    removed, now = 0, time.time()
-    for path in (root / ".podforge-cache").glob("*-*"):
-        stem = path.name.split(".", 1)[0]
-        if not stem.startswith(("span-", "narration-")) or stem in used:
-            continue
-        try:  # a concurrent build may be pruning, or renaming into place, the same entries
-            if now - path.stat().st_mtime > grace:
-                path.unlink()
-                removed += 1
+    return used
+
+
+def prune_cache(root: Path, max_mb: float = 2048.0, grace: float = 3600.0) -> int:
+    """After a build: entries no build report uses any more (once `grace` old), and the least
+    recently used beyond `max_mb`. Returns the number of entries removed."""
+    gone = to_remove(entries(root / ".podforge-cache"), used_entries(root), max_mb * 1e6,
+                     time.time(), grace)
+    remove(gone)
+    return len(gone)
+
+
+def touch(*paths: Path) -> None:
+    """Mark cache files used now (least recently used go first)."""
+    for path in paths:
+        try:
+            os.utime(path)
         except FileNotFoundError:
-            continue
-    return removed
+            pass

@@ -7,13 +7,18 @@ and an edit to one act re-renders that act alone before the final encode.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import multiprocessing
 import os
+import shutil
 import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import numpy as np
 
 from pipeline.audio import decode
 
@@ -22,17 +27,21 @@ from pipeline.publish.artwork import cover_art, read_cover
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.manifest import Asset
 from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
-from pipeline.build.plan import (describe, estimate, named_music, place, plan,
+from pipeline.build.plan import (describe, estimate, place, plan,
                    sequence)
 from pipeline.progress import Progress
 from pipeline.project import Project, read_sources
 from pipeline.show import SoundDesign
 from pipeline.files import write_text
-from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key
+from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.inputs import Built, Job, Options, outputs_whole, prepare
 from pipeline.build.takes import takes_for
-from pipeline.build.master import master
-from pipeline.build.mix import AssetBank, Rendered, load_span, render_span
+from pipeline.build.assemble import AssetBank, assemble_span, load_span
+from pipeline.build import mastering, segmentwise
+from pipeline.audio.measure import Measured
+from pipeline.audio.mp3frames import encode_file
+from pipeline.files import save_array, save_json
+from pipeline.audio.leveler import LevelerSettings
 from pipeline.audio.tags import write_tags
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.report import BuildReport, SegmentReport, read_report
@@ -70,27 +79,24 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     show, script, assets, slug = job.show, job.script, job.assets, job.slug
     script_path, folder, takes, asset_hash = job.script_path, job.folder, job.takes, job.asset_hash
     sound, out = show.sound, show.sound.output
-    rate, channels = out.sample_rate, out.channels
+    rate = out.sample_rate
     cache = project.root / ".podforge-cache"
     find_ffmpeg()  # no encoder at all: say so before any work
 
-    # 1. Each segment on its own: narration (take or draft voice), its span, its mix. Each is
-    #    cached by content; what is missing is made on every core at once.
+    # 1. Each segment on its own: narration (take or draft voice, levelled) and its span. Each
+    #    is cached by content; what is missing is made on every core at once.
     context = _Context(cache, sound, assets, asset_hash, options.force)
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
-                                 hashes(take) if take else asdict(sound.voice)), i == last, context)
+                                      hashes(take) if take else asdict(sound.voice),
+                                      asdict(sound.leveler)), i == last, context)
             for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
               for i, job in enumerate(todo)}
     missing = sorted((i for i, piece in pieces.items() if piece is None),
                      key=lambda i: -script.segments[i].words)  # longest first: balanced cores
     if missing:
-        progress.stage(slug, "narrate and mix")
-        bank = AssetBank(assets, rate, channels)
-        for name in sorted({c.name for i in missing for c in script.segments[i].cues if c.name}
-                           | {music.asset for _, music in named_music(sound)}):
-            bank[name]  # decoded here, once: the forked workers inherit it
+        progress.stage(slug, "narrate")
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update, scratch=cache)):
         pieces[i] = piece
@@ -100,7 +106,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     timeline = sequence([p.span for p in pieces], sound)
     spoken = {p.span.slug: p.spoken for p in pieces}
     span_keys = [p.key for p in pieces]
-    total = round(timeline.duration, 3)
+    total = timeline.duration
     ends = [span.start for span in timeline.spans[1:]] + [total]
     chapters = tuple(Chapter(span.label, round(span.start, 3), round(end, 3))
                      for span, end in zip(timeline.spans, ends))
@@ -113,6 +119,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     script_hash = hashlib.sha256(script_path.read_bytes()).hexdigest()
     sources = read_sources(meta.sources, script_path.parent / "sources.txt")
     final_key = cache_key(RENDER_VERSION, "master", span_keys, asdict(sound.loudness), asdict(out),
+                          asdict(_settings(sound)),
                      tags, [asdict(c) for c in chapters], mp3_name,
                      show.host,  # the transcripts' voice
                      script_hash, sources)  # the report's text
@@ -123,9 +130,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         progress.note(f"{slug}: up to date")
         return Built(slug, folder, previous, fresh=False)
 
-    rendered = [p.rendered for p in pieces]
-
-    # 2. Master and encode; tags go into the temporary file before it takes the final name.
+    # 2. Master each span on its own and encode it in pieces (pipeline.build.segmentwise);
+    #    tags go into the temporary file before it takes the final name.
     folder.mkdir(parents=True, exist_ok=True)
 
     def tag(path: str) -> None:
@@ -133,10 +139,17 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                    date=tags["date"], comment=tags["comment"], cover=cover,
                    cover_mime=cover_mime, chapters=chapters)
 
-    progress.stage(slug, "master and encode")
-    mastered = master(rendered, rate, channels, sound.loudness.integrated_lufs,
-                      sound.loudness.true_peak_dbtp, folder / mp3_name, out.bitrate_kbps,
-                      find_ffmpeg(), tag, tick=progress.update)
+    progress.stage(slug, "mix, master and encode")
+    work = cache / f"work-{os.getpid()}"
+    work.mkdir(exist_ok=True)
+    try:
+        mastered = _master_and_encode(pieces, context, work, folder / mp3_name, tag,
+                                      previous.trim_db if previous else 0.0, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for message in mastered.warnings:
+        progress.note(f"warning: {message}")
+    whole = mastered.measured.whole
 
     # 3. The companions: chapters, transcripts, report (last: it marks the build complete).
     lines = split_long([TimedLine(span.start + span.voice_start + a,
@@ -146,25 +159,58 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         slug=slug, script=_relative(script_path, project.root), script_sha256=script_hash,
         metadata=meta, credits=script.credits, sources=sources, audio=mp3_name,
         audio_bytes=(folder / mp3_name).stat().st_size,
-        audio_sha256=hashes(folder / mp3_name), duration=mastered.seconds, integrated_lufs=mastered.integrated_lufs,
-        true_peak_dbtp=mastered.true_peak_dbtp, gain_db=mastered.gain_db, chapters=chapters,
+        audio_sha256=hashes(folder / mp3_name),
+        duration=round(mastered.measured.seconds, 3),
+        integrated_lufs=_figure(whole.integrated_lufs), true_peak_dbtp=_figure(whole.true_peak_dbtp),
+        lra_lu=_figure(whole.lra_lu),
+        gain_db=round(float(np.mean(mastered.gains)), 2), trim_db=mastered.trim_db,
+        chapters=chapters,
         segments=tuple(SegmentReport(
-            span.kind, span.number, _title(script, span.slug), span.start,
+            span.kind, span.number, _title(script, span.slug), round(span.start, 3),
             round(span.start + span.duration, 3), span.voice,
             _relative(takes[span.slug], project.root) if takes[span.slug] else None,
-            hashes(takes[span.slug]) if takes[span.slug] else None)
-            for span in timeline.spans),
+            hashes(takes[span.slug]) if takes[span.slug] else None,
+            _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
+            _figure(measured.lra_lu))
+            for span, measured in zip(timeline.spans, mastered.measured.segments)),
         inputs=job.inputs, lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=final_key,
-        cache=tuple(sorted([f"span-{p.key}" for p in pieces] +
-                           [p.spoken.audio_file.stem for p in pieces])))
+        cache=tuple(sorted({*mastered.entries, *(p.spoken.audio_file.stem for p in pieces)})))
     write_text(folder / report.chapters_file, chapters_json(chapters, meta.title))
     write_text(folder / report.transcript_vtt, vtt(lines))
     write_text(folder / report.transcript_srt, srt(lines))
     write_text(report_path, report.to_json())  # last: it marks the build complete
-    progress.note(f"{slug}: {folder / mp3_name} {mastered.seconds / 60:.1f} min, "
-                  f"{mastered.integrated_lufs:.1f} LUFS, {mastered.true_peak_dbtp:.1f} dBTP")
+    progress.note(segment_line(report))
+    progress.note(f"{slug}: {folder / mp3_name} {report.duration / 60:.1f} min, "
+                  f"{whole.integrated_lufs:.1f} LUFS, {whole.true_peak_dbtp:.1f} dBTP, "
+                  f"LRA {whole.lra_lu:.1f} LU (the MP3 as decoded)")
     return Built(slug, folder, report, fresh=True)
+
+
+def segment_line(report: BuildReport) -> str:
+    """Each segment's loudness as the MP3 measures it, on one line: a take that is off shows."""
+    def name(s: SegmentReport) -> str:
+        return {"cold_open": "cold open"}.get(s.kind, s.kind) + (f" {s.number}" if s.number
+                                                                 else "")
+    return f"{report.slug}: LUFS by segment: " + ", ".join(
+        f"{name(s)} {s.integrated_lufs:.1f}" if s.integrated_lufs is not None else
+        f"{name(s)} silent" for s in report.segments)
+
+
+def _settings(sound: SoundDesign) -> mastering.MasterSettings:
+    return mastering.MasterSettings(target_lufs=sound.loudness.integrated_lufs,
+                                    ceiling_dbtp=sound.loudness.true_peak_dbtp)
+
+
+def _leveler(sound: SoundDesign) -> LevelerSettings:
+    lev = sound.leveler
+    return LevelerSettings(target_lufs=lev.target_lufs, max_gain_db=lev.max_gain_db,
+                           ratio=lev.ratio, range_db=lev.range_db)
+
+
+def _figure(value: float) -> float | None:
+    """A measurement for the report: rounded, and None where there is nothing to measure."""
+    return round(float(value), 2) if np.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -180,16 +226,14 @@ class _Context:
 class _Piece:
     spoken: narration_stage.Spoken
     span: Span
-    key: str
-    rendered: Rendered
+    key: str  # the span's mix: equal keys, equal mixed samples
     warnings: tuple[str, ...]
 
 
 def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool,
              ctx: _Context, cached_only: bool = False) -> _Piece | None:
-    """One segment from text to mixed audio; with cached_only, None unless all of it is cached."""
-    out = ctx.sound.output
-    rate, channels = out.sample_rate, out.channels
+    """One segment's narration (levelled) and its span; with cached_only, None unless cached."""
+    rate = ctx.sound.output.sample_rate
     stem = ctx.cache / f"narration-{narration_key}"
     warnings: list[str] = []
     spoken = None if ctx.force else narration_stage.load(segment, stem)
@@ -197,19 +241,166 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
         if cached_only:
             return None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
-                                         warnings.append)
+                                         warnings.append, _leveler(ctx.sound))
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
-    # A span's audio does not depend on where it starts: editing one act re-renders that act.
+    # A span's audio does not depend on where it starts: editing one act re-mixes that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
-               rate, channels, sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
-    span_stem = ctx.cache / f"span-{key}"
-    rendered = None if ctx.force else load_span(span_stem, round(span.duration * rate), channels)
-    if rendered is None:
-        if cached_only:
-            return None
-        rendered = render_span(span, spoken, AssetBank(ctx.assets, rate, channels),
-                               ctx.sound.ducking, rate, channels, span_stem)
-    return _Piece(spoken, span, key, rendered, tuple(warnings))
+                    rate, ctx.sound.output.channels,
+                    sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
+    return _Piece(spoken, span, key, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class _Mastered:
+    measured: Measured  # the published MP3, as decoded
+    gains: tuple[float, ...]  # each span's mastering gain
+    trim_db: float  # the episode's correction, kept for the next build
+    entries: tuple[str, ...]  # cache entries the build used
+    warnings: tuple[str, ...]
+
+
+def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Path, tag,
+                       trim: float, progress: Progress) -> _Mastered:
+    """Each span mastered alone, the episode encoded in cached pieces on every core, its figures
+    read off the pieces' measurements; while it misses the target by more than the tolerance
+    or tops the ceiling: the episode's trim moves by the miss, and a span over the ceiling
+    gets its limiter lowered by the overshoot (both remembered, so the next build starts
+    there), and the pieces that changed are encoded again."""
+    sound, out = ctx.sound, ctx.sound.output
+    rate, channels = out.sample_rate, out.channels
+    settings = _settings(sound)
+    ffmpeg = find_ffmpeg()
+    edge = segmentwise.edge_samples(rate)
+    fmt = (rate, channels, out.bitrate_kbps)
+    frames = [round(p.span.duration * rate) for p in pieces]
+    starts = [int(x) for x in np.cumsum([0] + frames[:-1])]
+    shifts = [_shift(ctx.cache, p.key) for p in pieces]
+    store = segmentwise.PieceCache(ctx.cache / "pieces")
+    audio: dict[str, Path] = {}  # master key → mastered audio made in this build
+    passes, warnings = 0, []
+    while True:
+        passes += 1
+        keys = [cache_key(RENDER_VERSION, "master", p.key, asdict(settings), round(trim, 2),
+                          round(shift, 2)) for p, shift in zip(pieces, shifts)]
+        spans = [segmentwise.SpanAudio(k, s, n, ctx.cache / f"master-{k}.head.npy",
+                                       ctx.cache / f"master-{k}.tail.npy", audio.get(k))
+                 for k, s, n in zip(keys, starts, frames)]
+        plan_ = segmentwise.plan(spans, rate, PIECE_SECONDS)
+        piece_keys = [segmentwise.piece_key(pc, spans, fmt, ffmpeg) for pc in plan_]
+        need = {i for i, k in enumerate(keys) if ctx.force and k not in audio or
+                _master_entry(ctx.cache, k) is None}
+        need |= segmentwise.missing_audio(plan_, piece_keys, spans, store, edge)
+        need -= {i for i, k in enumerate(keys) if k in audio}
+        if need:
+            bank = AssetBank(ctx.assets, rate, channels)
+            for name in sorted({c.asset for i in need for c in pieces[i].span.clips if c.asset}):
+                bank.segment(name)  # decoded and converted once: the forked workers inherit it
+            jobs = [(pieces[i], keys[i], trim, shifts[i], work, ctx) for i in sorted(need)]
+            for i, path in zip(sorted(need), _in_parallel(_master_span, jobs, progress.update)):
+                audio[keys[i]] = path
+            spans = [dataclasses.replace(s, audio=audio.get(s.key)) for s in spans]
+        if ctx.force and passes == 1:
+            for k in piece_keys:  # --force encodes every piece again
+                for path in (store._path(k), store.measures_path(k)):
+                    Path(path).unlink(missing_ok=True)
+        encode_file(mp3, segmentwise.reader(spans, channels, edge), starts[-1] + frames[-1],
+                    rate=rate, channels=channels, bitrate_kbps=out.bitrate_kbps,
+                    before_commit=tag, cuts=segmentwise.cuts(spans, rate),
+                    piece_seconds=PIECE_SECONDS, cache=store,
+                    key=lambda piece: piece_keys[piece.index],
+                    encoder=segmentwise.measuring_encoder(store, rate, channels,
+                                                          out.bitrate_kbps, ffmpeg),
+                    ffmpeg=ffmpeg)
+        measured = segmentwise.measured(piece_keys, store, spans, rate, channels)
+        miss = settings.target_lufs - measured.whole.integrated_lufs
+        ceiling = settings.ceiling_dbtp - settings.peak_margin_db
+        over = [m.true_peak_dbtp - ceiling for m in measured.segments]
+        good = abs(miss) <= settings.tolerance_lu and max(over) <= 0
+        if good or passes >= settings.max_passes or not np.isfinite(miss):
+            break
+        if abs(miss) > settings.tolerance_lu / 2:
+            trim = round(trim + miss, 2)
+        for i, o in enumerate(over):
+            if o > -0.05:
+                shifts[i] = round(shifts[i] + o + 0.2, 2)
+                save_json(ctx.cache / f"span-{pieces[i].key}.json", {"ceiling_shift": shifts[i]})
+    if not good:
+        whole = measured.whole
+        warnings.append(f"{mp3}: measures {whole.integrated_lufs:.1f} LUFS, "
+                        f"{whole.true_peak_dbtp:.1f} dBTP after {passes} passes (target "
+                        f"{settings.target_lufs:g} LUFS, ceiling {settings.ceiling_dbtp:g} dBTP)")
+    gains = tuple((_master_entry(ctx.cache, k) or {}).get("gain_db", 0.0) for k in keys)
+    entries = ([f"master-{k}" for k in keys]
+               + [f"span-{p.key}" for p in pieces if (ctx.cache / f"span-{p.key}.json").is_file()]
+               + [f"pieces/{k}" for k in piece_keys])
+    return _Mastered(measured, gains, trim, tuple(entries), tuple(warnings))
+
+
+PIECE_SECONDS = 60.0  # the longest piece: fine enough to cache, long enough to start ffmpeg
+
+
+def _shift(cache: Path, key: str) -> float:
+    try:
+        return float(json.loads((cache / f"span-{key}.json").read_text())["ceiling_shift"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def _master_entry(cache: Path, key: str) -> dict | None:
+    """A mastered span's kept entry (its settings and edges), or None if any part is missing."""
+    stem = cache / f"master-{key}"
+    try:
+        data = json.loads(stem.with_suffix(".json").read_text())
+        parts = [stem.with_suffix(p) for p in (".json", ".head.npy", ".tail.npy")]
+        for part in parts[1:]:  # small: checked whole, a damaged one remade
+            if np.load(part).ndim != 2:
+                return None
+        touch(*parts)
+        return data
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _master_span(piece: _Piece, key: str, trim: float, shift: float, work: Path,
+                 ctx: _Context) -> Path:
+    """Mix a span (pydub) and master it alone: its gain from its own loudness (voice-anchored),
+    plus the episode's trim, into its limiter below the ceiling by the encoder's headroom and
+    its learned shift. The mastered audio goes to `work` (this build's); its settings and
+    edges to the cache."""
+    sound, out = ctx.sound, ctx.sound.output
+    rate, channels = out.sample_rate, out.channels
+    mix = load_span(work / f"mix-{piece.key}", round(piece.span.duration * rate), channels)
+    if mix is None:
+        mix = assemble_span(piece.span, piece.spoken, AssetBank(ctx.assets, rate, channels),
+                            sound.ducking, rate, channels, work / f"mix-{piece.key}")
+    settings = _settings(sound)
+    source = mastering.SpanSource(mastering.raw_blocks(mix.audio_file, channels), mix.frames,
+                                  mix.steps, piece.spoken.voice_lufs)
+    first = mastering.first_plan([source], rate, settings)[0]
+    first = dataclasses.replace(first, gain_db=first.gain_db + trim,
+                                aim_lufs=first.aim_lufs + trim,
+                                ceiling_dbtp=first.ceiling_dbtp - shift)
+    plan_ = mastering.settle(source, rate, channels, first)
+    edge = segmentwise.edge_samples(rate)
+    target = work / f"master-{key}.f32"
+    head, tail = [], np.zeros((0, channels), np.float32)
+    got = 0
+    with open(target.with_suffix(".tmp"), "wb") as sink:
+        for block in mastering.limited(source.blocks(), channels, rate, plan_):
+            block = np.ascontiguousarray(block, np.float32)
+            if got < edge:
+                head.append(block[:edge - got])
+            tail = np.concatenate([tail, block])[-edge:]
+            got += len(block)
+            sink.write(block.tobytes())
+    os.replace(target.with_suffix(".tmp"), target)
+    stem = ctx.cache / f"master-{key}"
+    save_array(stem.with_suffix(".head.npy"), np.concatenate(head)[:edge])
+    save_array(stem.with_suffix(".tail.npy"), tail)
+    save_json(stem.with_suffix(".json"), {"gain_db": round(plan_.gain_db, 3),
+                                          "ceiling_dbtp": round(plan_.ceiling_dbtp, 3),
+                                          "frames": got})
+    return target
 
 
 def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:

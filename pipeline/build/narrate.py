@@ -1,7 +1,7 @@
 """Each segment's narration as audio on disk: a recorded take, else the draft voice.
 
-Narration is written to the cache as raw float32 mono at the show's rate, piece by piece, so a
-long act never sits whole in memory. Alongside it go what later stages need and can no longer
+Narration is written as raw float32 mono at the show's rate, piece by piece, so a long act never
+sits whole in memory, then levelled and kept in the cache as 16-bit FLAC. Alongside it go what later stages need and can no longer
 hear: where each cue falls, when the voice actually speaks (for ducking), and the timed
 sentences (for the transcript).
 """
@@ -19,6 +19,7 @@ import soxr
 from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
+from pipeline.audio.leveler import LevelerSettings, level_file
 from pipeline.model import Cue, Narration, Paragraph, Segment, count_words
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
@@ -32,44 +33,69 @@ class Spoken:
     """A narration rendered to `audio_file`: the plan's Narration plus the transcript's lines."""
 
     narration: Narration
-    audio_file: Path  # raw float32 mono
+    audio_file: Path  # mono: 16-bit FLAC in the cache (raw float32 accepted)
     activity_file: Path  # bool per HOP, .npy
     sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
+    voice_lufs: float = float("-inf")  # the levelled speech's loudness (-inf: no speech)
 
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
-            warn=lambda message: None) -> Spoken:
-    """Render the narration to `stem`.f32 (+ .npy, .json); a failure leaves nothing behind."""
-    raw, act = stem.with_suffix(".f32"), stem.with_suffix(".npy")
+            warn=lambda message: None, leveler: LevelerSettings = LevelerSettings()) -> Spoken:
+    """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
+    loudness (a take and the draft voice alike); a failure leaves nothing behind."""
+    flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
+    levelled = stem.with_suffix(f".lev{os.getpid()}")
+    packed = stem.with_suffix(f".tmp{os.getpid()}.flac")
     try:
         with open(tmp, "wb") as sink:
             if take:
                 seconds, cues, sentences, activity = _take(segment, take, rate, sink, warn)
             else:
                 seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
+        plan = level_file(tmp, levelled, rate, leveler, name=str(take or segment.slug))
+        for message in plan.warnings:
+            warn(message)
         save_array(act, activity)
-        os.replace(tmp, raw)
+        _pack(levelled, packed, rate)
+        os.replace(packed, flac)
     finally:
-        tmp.unlink(missing_ok=True)
+        for path in (tmp, levelled, packed):
+            path.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
-                    raw, act, tuple(sentences))
+                    flac, act, tuple(sentences), float(plan.levelled_lufs))
     _save(spoken, stem.with_suffix(".json"))
     return spoken
 
 
+def _pack(raw: Path, flac: Path, rate: int) -> None:
+    """Levelled float32 narration → 16-bit FLAC (a quarter of the size or less, 96 dB below
+    the -20 LUFS speech), a block at a time. A sample past full scale is clipped: the leveler
+    leaves speech 20 dB below it."""
+    import soundfile
+
+    with soundfile.SoundFile(flac, "w", rate, 1, "PCM_16", format="FLAC") as sink, \
+            open(raw, "rb") as source:
+        while len(block := np.fromfile(source, "<f4", 1 << 18)):
+            sink.write(np.clip(block, -1.0, 1.0))
+
+
 def load(segment: Segment, stem: Path) -> Spoken | None:
     """A narration rendered before with the same key, or None."""
-    meta, raw, act = stem.with_suffix(".json"), stem.with_suffix(".f32"), stem.with_suffix(".npy")
+    meta, raw, act = stem.with_suffix(".json"), stem.with_suffix(".flac"), stem.with_suffix(".npy")
     if not (meta.is_file() and raw.is_file() and act.is_file()):
         return None
+    from pipeline.build.cache import touch
+    touch(meta, raw, act)
     try:
         data = json.loads(meta.read_text(encoding="utf-8"))
         if len(data["cues"]) != len(segment.cues):
             return None
         narration = Narration(segment.slug, data["seconds"],
                               tuple(zip(segment.cues, data["cues"])), data["voice"])
-        return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]))
+        return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]),
+                      float(data["voice_lufs"]) if data["voice_lufs"] is not None else
+                      float("-inf"))
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 
@@ -77,7 +103,8 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
 def _save(spoken: Spoken, path: Path) -> None:
     n = spoken.narration
     data = {"seconds": n.seconds, "voice": n.voice, "cues": [at for _, at in n.cue_times],
-            "sentences": [list(s) for s in spoken.sentences]}
+            "sentences": [list(s) for s in spoken.sentences],
+            "voice_lufs": spoken.voice_lufs if spoken.voice_lufs > -1e9 else None}
     save_json(path, data)
 
 

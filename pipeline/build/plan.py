@@ -1,8 +1,10 @@
 """Script + sound design + narration lengths → Timeline: where every sound goes, as data.
 
 The plan touches no audio, so a producer can review it (`podforge build --plan`) and the cache can
-key each segment's render on exactly the clips it holds. Spans start on a 100 ms grid: the
-loudness meter's blocks then never straddle two segments, so per-segment measurements add up.
+key each segment's render on exactly the clips it holds. Every span lasts a whole number of MP3
+frames (1152 samples at 32 kHz and above: at most 26 ms of padding), so every span starts on the
+encoder's frame grid and is encoded in pieces of its own: an edit to one act moves the later
+spans by whole frames, and their encoded pieces stay valid.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from pipeline.manifest import Asset
 from pipeline.model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
 from pipeline.show import Music, SoundDesign
 
-GRID = 0.1  # seconds
 SFX_GAP = 1.0  # a draft's narration waits this long after an [SFX] cue
 CUE_GAP = 0.5  # … and after [MUSIC] or [BED]
 PARAGRAPH_GAP = 0.35
 CUE_FADE = 1.5
+
+
+def frame_samples(rate: int) -> int:
+    """Samples per MP3 frame: 1152 at MPEG-1 rates (32 kHz and above), else 576."""
+    return 1152 if rate >= 32000 else 576
 
 
 def cue_gap(cue: Cue) -> float:
@@ -83,17 +89,18 @@ def plan(script: Script, sound: SoundDesign, assets: dict[str, Asset],
 
 def sequence(spans: list[Span], sound: SoundDesign) -> Timeline:
     """Spans placed end to end: the episode's Timeline."""
-    placed, t = [], 0.0
+    placed, frames, rate = [], 0, sound.output.sample_rate
     for span in spans:
-        placed.append(replace(span, start=round(t, 3)))
-        t += span.duration
+        placed.append(replace(span, start=frames / rate))
+        frames += round(span.duration * rate)
     return Timeline(tuple(placed), sound.output.sample_rate, sound.output.channels)
 
 
 def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: dict[str, Asset],
           last: bool) -> Span:
     """One segment's span, starting at 0: its clips depend on nothing outside it, so each span
-    can be planned, rendered and cached on its own. It ends with the show's gap of silence."""
+    can be planned, rendered and cached on its own. It ends with the show's gap of silence,
+    padded to a whole number of MP3 frames, so every span starts on the encoder's frame grid."""
     clips, lead = [], 0.0
     music = music_for(segment, sound)
     if segment.kind == "act" and sound.stinger:
@@ -130,9 +137,11 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
         role = {"intro": "theme", "credits": "outro"}.get(segment.kind, "bed")
         clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
     gap = 0.0 if last else sound.gap_seconds
-    duration = math.ceil(round((body + gap) / GRID, 6)) * GRID
+    rate = sound.output.sample_rate
+    spf = frame_samples(rate)
+    frames = math.ceil(round((body + gap) * rate / spf, 6)) * spf
     return Span(segment.slug, segment.kind, segment.number, segment.label, 0.0,
-                round(duration, 3), lead, narration.voice,
+                frames / rate, lead, narration.voice,
                 tuple(sorted(clips, key=lambda c: c.start)))
 
 

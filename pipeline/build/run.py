@@ -38,7 +38,7 @@ def build(project: Project, scripts: list[Path], options: Options,
         cache.mkdir(exist_ok=True)
         built.append(build_episode(project, job, options, progress, hashes))
     hashes.save()
-    prune_cache(project.root)
+    prune_cache(project.root, project.show.cache.max_mb if project.show else 2048.0)
     progress.close()
     return built
 

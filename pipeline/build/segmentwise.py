@@ -1,0 +1,247 @@
+"""Mastered spans into one MP3, piece by piece: encoded on every core, each piece cached by what
+made its audio, and measured once, decoded, when it is encoded.
+
+Spans last whole MP3 frames (pipeline.build.plan), so each span is cut into pieces of its own
+(pipeline.audio.mp3frames): a short first and last piece of EDGE_FRAMES frames and the middle
+in pieces of up to a minute. A piece's key is the master keys of the spans its samples (with
+their context frames) come from, and where in them: so an edit to one act changes that act's
+pieces and the neighbours' edge pieces only. Those edge pieces are encoded again from the
+mastered edges every span keeps beside its entry (EDGE samples each end, .npy): an unchanged
+neighbour is never mixed again.
+
+Each newly encoded piece is decoded with its own context frames (what a player hears there),
+and its K-weighted energy and 4x-oversampled peak are kept per 1152 samples beside its frames.
+The whole file's figures (BS.1770 integrated, true peak, LRA) and each segment's then follow from
+the pieces', without decoding a 30-minute MP3 on every build (tested against ffmpeg's ebur128).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+from pipeline.audio import loudness, measure, mp3frames
+from pipeline.audio.measure import Loudness, Measured
+from pipeline.errors import EncoderError
+
+EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
+_DELAY = mp3frames.ENCODER_DELAY + mp3frames.DECODER_DELAY  # decoded[j + _DELAY] ~ input[j]
+_PEAK_MARGIN = 1024  # samples oversampled beyond a slice's own, so its edges ring where they do
+_PEAK_SLICE = 256  # frames oversampled at a time (about 7 s)
+
+
+def edge_samples(rate: int) -> int:
+    """Samples kept at each end of a mastered span: its edge piece and the context frames."""
+    return (EDGE_FRAMES + mp3frames.Piece(0, 0, 1, 1, rate).context_frames) * \
+        mp3frames.samples_per_frame(rate)
+
+
+@dataclass(frozen=True)
+class SpanAudio:
+    """One mastered span as the encoder reads it."""
+
+    key: str  # the master key: equal keys, equal mastered samples
+    start: int  # first sample in the episode
+    frames: int  # samples
+    head: Path  # .npy: the first edge_samples() mastered samples
+    tail: Path  # .npy: the last ones
+    audio: Path | None = None  # raw float32 of the whole span, when mastered in this build
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames
+
+    def has(self, a: int, b: int, edge: int) -> bool:
+        """Whether samples [a, b) of the span (its own positions) can be read now."""
+        return self.audio is not None or b <= min(edge, self.frames) or \
+            a >= self.frames - min(edge, self.frames)
+
+
+def cuts(spans: Sequence[SpanAudio], rate: int) -> list[int]:
+    """Where pieces are cut: each span's start, and EDGE_FRAMES in from each of its ends."""
+    spf = mp3frames.samples_per_frame(rate)
+    out: set[int] = set()
+    for s in spans:
+        out.add(s.start)
+        if s.frames > 2 * EDGE_FRAMES * spf:
+            out.update((s.start + EDGE_FRAMES * spf, s.end - EDGE_FRAMES * spf))
+    return sorted(out)
+
+
+def plan(spans: Sequence[SpanAudio], rate: int, piece_seconds: float
+         ) -> list[mp3frames.Piece]:
+    return mp3frames.plan_pieces(spans[-1].end, cuts(spans, rate), rate=rate,
+                                 piece_seconds=piece_seconds)
+
+
+def piece_key(piece: mp3frames.Piece, spans: Sequence[SpanAudio], fmt: tuple,
+              ffmpeg: str) -> str:
+    """What the piece's frames depend on: the mastered spans its read span covers and where in
+    them, its place among its frames, the format and the encoder."""
+    parts = [(s.key, max(piece.read_start, s.start) - s.start,
+              min(piece.read_end, s.end) - s.start)
+             for s in spans if s.start < piece.read_end and s.end > piece.read_start]
+    stamp = mp3frames._binary_stamp(ffmpeg)
+    text = repr(("podforge-piece-1", parts, piece.lead_frames, piece.frames, piece.last,
+                 piece.context_frames, fmt, stamp))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str],
+                  spans: Sequence[SpanAudio], cache: PieceCache, edge: int) -> set[int]:
+    """Indices of the spans that must be mastered (mixed) again: a piece to encode reads
+    samples of theirs that no edge holds."""
+    need: set[int] = set()
+    for piece, key in zip(pieces, keys):
+        if cache.has(key):
+            continue
+        for i, s in enumerate(spans):
+            if s.start < piece.read_end and s.end > piece.read_start and not s.has(
+                    max(piece.read_start, s.start) - s.start,
+                    min(piece.read_end, s.end) - s.start, edge):
+                need.add(i)
+    return need
+
+
+def reader(spans: Sequence[SpanAudio], channels: int, edge: int):
+    """read(start, stop) over the episode: from the spans' mastered audio or their edges."""
+    def read(start: int, stop: int) -> np.ndarray:
+        parts = []
+        for s in spans:
+            a, b = max(start, s.start) - s.start, min(stop, s.end) - s.start
+            if a >= b:
+                continue
+            if s.audio is not None:
+                with open(s.audio, "rb") as f:
+                    f.seek(a * 4 * channels)
+                    x = np.fromfile(f, "<f4", (b - a) * channels).reshape(-1, channels)
+            elif b <= min(edge, s.frames):
+                x = np.load(s.head)[a:b]
+            else:
+                lead = s.frames - min(edge, s.frames)
+                x = np.load(s.tail)[a - lead:b - lead]
+            if len(x) != b - a:
+                raise EncoderError(f"span {s.key}: its mastered audio is short; run "
+                                   "`podforge build --force`")
+            parts.append(x)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return read
+
+
+class PieceCache(mp3frames.DirCache):
+    """Encoded pieces and their measurements; a hit needs both, and is touched (LRU)."""
+
+    def measures_path(self, key: str) -> str:
+        return os.path.join(self.folder, f"{key}.m.npy")
+
+    def has(self, key: str) -> bool:
+        try:
+            return os.path.isfile(self._path(key)) and self.measures(key).shape[0] == 2
+        except (OSError, ValueError, EOFError):  # missing or damaged: encoded again
+            return False
+
+    def get(self, key: str) -> bytes | None:
+        if not self.has(key):
+            return None
+        frames = super().get(key)
+        if frames is not None:
+            for path in (self._path(key), self.measures_path(key)):
+                try:
+                    os.utime(path)
+                except FileNotFoundError:  # pruned by another build: encoded again next time
+                    pass
+        return frames
+
+    def measures(self, key: str) -> np.ndarray:
+        return np.load(self.measures_path(key))
+
+    def save_measures(self, key: str, data: np.ndarray) -> None:
+        os.makedirs(self.folder, exist_ok=True)
+        tmp = f"{self.measures_path(key)}.tmp{os.getpid()}.{id(data)}"
+        try:
+            with open(tmp, "wb") as f:
+                np.save(f, data)
+            os.replace(tmp, self.measures_path(key))
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def measuring_encoder(cache: PieceCache, rate: int, channels: int, bitrate: int, ffmpeg: str):
+    """An encoder for mp3frames.encode_parallel that also measures each piece as decoded."""
+    spf = mp3frames.samples_per_frame(rate)
+
+    def encode(pcm: np.ndarray, piece: mp3frames.Piece, key: str | None) -> bytes:
+        data, offsets = mp3frames.encode_with_context(pcm, piece, channels=channels,
+                                                      bitrate_kbps=bitrate, ffmpeg=ffmpeg)
+        if key is not None:
+            cache.save_measures(key, piece_measures(data, piece, rate, channels, ffmpeg, spf))
+        return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
+
+    return encode
+
+
+def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int, ffmpeg: str,
+                   spf: int) -> np.ndarray:
+    """(2, chunks): K-weighted energy and oversampled peak of the piece's own samples per spf,
+    decoded from all its frames (context included)."""
+    done = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mp3",
+                           "-i", "pipe:0", "-f", "f32le", "-ac", str(channels), "-ar", str(rate),
+                           "pipe:1"], input=data, capture_output=True)
+    if done.returncode != 0:
+        raise EncoderError(f"ffmpeg cannot decode piece {piece.index} it encoded: "
+                           f"{done.stderr.decode(errors='replace').strip()[-200:]}")
+    y = np.frombuffer(done.stdout, "<f4").reshape(-1, channels)
+    a = piece.start - piece.read_start + _DELAY
+    b = a + (piece.end - piece.start)
+    if len(y) < b:
+        y = np.concatenate([y, np.zeros((b - len(y), channels), np.float32)])
+    meter = loudness.LoudnessMeter(rate, channels)
+    meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
+    power = meter.power(y[a:b])
+    chunks = np.arange(0, b - a, spf)
+    energy = np.add.reduceat(power, chunks)
+    f = measure.OVERSAMPLING
+    peaks = []
+    for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice
+        c1 = min(b, c0 + _PEAK_SLICE * spf)
+        lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
+        fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f, quality="VHQ")
+        level = np.abs(fast).max(axis=1) if fast.ndim > 1 else np.abs(fast)
+        own = level[(c0 - lo) * f:(c1 - lo) * f]
+        peaks.append(np.maximum.reduceat(own, np.arange(0, len(own), spf * f)))
+    peaks = np.concatenate(peaks) if peaks else np.zeros(len(chunks))
+    return np.stack([energy, peaks.astype(np.float64)])
+
+
+def figures(energy: np.ndarray, peaks: np.ndarray, samples: int, rate: int, spf: int
+            ) -> Loudness:
+    """BS.1770 figures of a run of samples from its per-spf energies and peaks: the 100 ms
+    steps are read off the cumulative energy (linear within a chunk)."""
+    positions = np.minimum(np.arange(len(energy) + 1) * spf, samples)
+    total = np.concatenate([[0.0], np.cumsum(energy)])
+    step = rate // 10
+    edges = np.arange(samples // step + 1) * step
+    steps = np.diff(np.interp(edges, positions, total))
+    return measure.figures(steps, peaks, rate)
+
+
+def measured(keys: Sequence[str], cache: PieceCache, spans: Sequence[SpanAudio], rate: int,
+             channels: int) -> Measured:
+    """The joined file's figures, whole and per span, from its pieces' measurements."""
+    spf = mp3frames.samples_per_frame(rate)
+    data = np.concatenate([cache.measures(k) for k in keys], axis=1)
+    total = spans[-1].end
+    energy, peaks = data[0], data[1]
+    whole = figures(energy, peaks, total, rate, spf)
+    segments = tuple(figures(energy[s.start // spf:-(-s.end // spf)],
+                             peaks[s.start // spf:-(-s.end // spf)], s.frames, rate, spf)
+                     for s in spans)
+    return Measured(whole, segments, total / rate, rate, channels)

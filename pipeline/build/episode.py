@@ -85,7 +85,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
 
     # 1. Each segment on its own: narration (take or draft voice, levelled) and its span. Each
     #    is cached by content; what is missing is made on every core at once.
-    context = _Context(cache, sound, assets, asset_hash, options.force)
+    context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
+                       _relative(script_path, project.root))
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                       hashes(take) if take else asdict(sound.voice),
@@ -220,6 +221,8 @@ class _Context:
     assets: dict[str, Asset]
     asset_hash: dict[str, str]
     force: bool
+    language: str = "en"  # the takes' language, for alignment
+    script: str = "script.md"  # the script's path, for take findings
 
 
 @dataclass(frozen=True)
@@ -241,7 +244,8 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
         if cached_only:
             return None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
-                                         warnings.append, _leveler(ctx.sound))
+                                         warnings.append, _leveler(ctx.sound),
+                                         language=ctx.language, script=ctx.script)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     # A span's audio does not depend on where it starts: editing one act re-mixes that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),

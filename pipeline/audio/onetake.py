@@ -287,6 +287,7 @@ def _parts(segments, owner, whole: align._Text, tokens: list[_Token], cuts: list
         k = owner[whole.sentence_of[t.owner]]
         first_word.setdefault(k, t)
         last_word[k] = t
+    segment_of = {line.line: k for k, (_, seg) in enumerate(segments) for line in seg}
     bounds = [0.0]
     for k in range(1, len(segments)):
         prev = last_word.get(k - 1)
@@ -295,7 +296,10 @@ def _parts(segments, owner, whole: align._Text, tokens: list[_Token], cuts: list
             bounds.append(bounds[-1])
             continue
         gap = max(0.0, nxt.start - prev.end)
-        bounds.append(round(prev.end + min(gap / 2, max(gap - EDGE, gap / 2)), 3))
+        at = prev.end + min(gap / 2, max(gap - EDGE, gap / 2))
+        # A segment whose first sentence was read twice starts at its first attempt's cut.
+        at = min([at] + [c.start for c in cuts if segment_of.get(c.line) == k])
+        bounds.append(round(at, 3))
     bounds.append(duration)
     parts = []
     lines_before = 0
@@ -336,8 +340,8 @@ def render(samples: np.ndarray, rate: int, part: Part) -> np.ndarray:
     x = np.asarray(samples, np.float32)
     keep, at = [], part.start
     for c in part.cuts:
-        keep.append((at, c.start))
-        at = c.end
+        keep.append((at, max(at, c.start)))
+        at = max(at, min(c.end, part.end))
     keep.append((at, part.end))
     n = max(1, round(FADE * rate))
     out = x[round(keep[0][0] * rate):round(keep[0][1] * rate)].copy()
@@ -347,7 +351,10 @@ def render(samples: np.ndarray, rate: int, part: Part) -> np.ndarray:
         begin = round(a * rate)
         m = min(n, len(out), begin)
         piece = x[begin - m:round(b * rate)]
-        t = (np.arange(m, dtype=np.float32) + 0.5) / max(m, 1)
+        if m == 0 or len(piece) < m:
+            out = np.concatenate([out, x[begin:round(b * rate)]])
+            continue
+        t = (np.arange(m, dtype=np.float32) + 0.5) / m
         tail = out[len(out) - m:] * np.cos(t * np.pi / 2) + piece[:m] * np.sin(t * np.pi / 2)
         out = np.concatenate([out[:len(out) - m], tail.astype(np.float32), piece[m:]])
     return out

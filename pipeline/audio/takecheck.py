@@ -29,7 +29,7 @@ from pipeline.audio import align
 CHECKER = "script-lm-1"  # part of the cache key: bump when findings would change
 MISSING = "T001"  # a script sentence the take does not say, or says differently
 EXTRA = "T002"  # speech in the take the script does not have
-SAID = 0.5  # a sentence counts as said when this share of its words is heard in order
+SAID = 0.4  # a sentence counts as said when this share of its words is heard in order
 DIFFER = 3  # ... and no run of this many of its words goes unheard
 EXTRA_WORDS = 4
 LW = 6.5

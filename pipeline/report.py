@@ -18,7 +18,19 @@ from pathlib import Path
 
 from pipeline.model import Chapter, Credit, Metadata, TimedLine
 
-SCHEMA = 3  # 1 was the untyped dict of podforge 0.1; 3 added the MP3's measured figures
+SCHEMA = 4  # 1 was the untyped dict of podforge 0.1; 3 added the MP3's measured figures;
+# 4 the takes' findings and a one-take recording's cuts
+
+
+@dataclass(frozen=True)
+class CutReport:
+    """Audio left out of a whole-episode recording (a retake's earlier attempt), in seconds
+    into that recording."""
+
+    start: float
+    end: float
+    reason: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,8 @@ class SegmentReport:
     integrated_lufs: float | None = None
     true_peak_dbtp: float | None = None
     lra_lu: float | None = None
+    cuts: tuple[CutReport, ...] = ()  # what was cut from takes/episode.<ext> for this segment
+    findings: tuple[str, ...] = ()  # the take against the script, in the linter's form
 
 
 @dataclass(frozen=True)

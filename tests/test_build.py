@@ -64,7 +64,7 @@ def built(tmp_path_factory):
 def test_outputs_and_report_contract(built):
     _, out = built
     report = BuildReport.from_json((out / "report.json").read_text())
-    assert report.schema == 3 and report.slug == "test-event"
+    assert report.schema == 4 and report.slug == "test-event"
     assert report.metadata.title == "The Test Event"
     assert [(c.name, c.roles) for c in report.credits] == [("Ann Host", ("host",)),
                                                            ("Bo Editor", ("audio editor",))]

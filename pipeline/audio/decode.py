@@ -170,20 +170,36 @@ def check_take(path: StrPath, rate: int) -> list[str]:
     info = probe(path)
     peak, clipped = 0.0, 0
     for block in _decoded(info):
-        level = np.abs(block).max(axis=1)
-        peak = max(peak, float(level.max()))
-        full = level >= _FULL_SCALE
-        clipped += int(np.count_nonzero(full[1:] & full[:-1]))  # flat tops, not a lone full sample
+        p, c = _levels(block)
+        peak, clipped = max(peak, p), clipped + c
+    return _verdict(info.path, info.sample_rate, rate, peak, clipped)
+
+
+def check_samples(name: str, samples: np.ndarray, sample_rate: int, rate: int) -> list[str]:
+    """check_take for a take already decoded (a phone format read through ffmpeg), at its own
+    `sample_rate`: the same warnings, and an AudioError if it is silent."""
+    return _verdict(name, sample_rate, rate, *_levels(np.asarray(samples).reshape(len(samples), -1)))
+
+
+def _levels(block: np.ndarray) -> tuple[float, int]:
+    if not len(block):
+        return 0.0, 0
+    level = np.abs(block).max(axis=1)
+    full = level >= _FULL_SCALE
+    return float(level.max()), int(np.count_nonzero(full[1:] & full[:-1]))  # flat tops only
+
+
+def _verdict(name: str, sample_rate: int, rate: int, peak: float, clipped: int) -> list[str]:
     peak_db = _db(peak)
     if peak_db < SILENT_DBFS:
-        raise AudioError(f"{info.path}: is silent (peak {peak_db:.1f} dBFS); "
+        raise AudioError(f"{name}: is silent (peak {peak_db:.1f} dBFS); "
                          "re-record or remove it")
     warnings = []
-    if info.sample_rate < THIN_RATE:
-        warnings.append(f"{info.path}: {info.sample_rate} Hz is below {THIN_RATE} Hz; "
+    if sample_rate < THIN_RATE:
+        warnings.append(f"{name}: {sample_rate} Hz is below {THIN_RATE} Hz; "
                         f"it will sound thin (re-record at {rate} Hz if you can)")
     if clipped:
-        warnings.append(f"{info.path}: {clipped} samples are clipped at full scale; "
+        warnings.append(f"{name}: {clipped} samples are clipped at full scale; "
                         "re-record with less input gain if you can")
     return warnings
 

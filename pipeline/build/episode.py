@@ -35,7 +35,7 @@ from pipeline.show import SoundDesign
 from pipeline.files import write_text
 from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.inputs import Built, Job, Options, outputs_whole, prepare
-from pipeline.build.takes import takes_for
+from pipeline.build.takes import split_episode, takes_for
 from pipeline.build.assemble import AssetBank, assemble_span, load_span
 from pipeline.build import mastering, segmentwise
 from pipeline.audio.measure import Measured
@@ -44,7 +44,7 @@ from pipeline.files import save_array, save_json
 from pipeline.audio.leveler import LevelerSettings
 from pipeline.audio.tags import write_tags
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
-from pipeline.report import BuildReport, SegmentReport, read_report
+from pipeline.report import BuildReport, CutReport, SegmentReport, read_report
 
 
 
@@ -85,7 +85,13 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
 
     # 1. Each segment on its own: narration (take or draft voice, levelled) and its span. Each
     #    is cached by content; what is missing is made on every core at once.
-    context = _Context(cache, sound, assets, asset_hash, options.force)
+    takes = split_episode(script, takes, cache, rate, show.language, progress.note)
+    for slug_, cuts in takes.cuts.items():
+        for c in cuts:
+            progress.note(f"{takes.episode}: cut {c.start:.2f}-{c.end:.2f} s ({c.reason}, "
+                          f"line {c.line}) from the {slug_} segment")
+    context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
+                       _relative(script_path, project.root))
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                       hashes(take) if take else asdict(sound.voice),
@@ -171,7 +177,9 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
             _relative(takes[span.slug], project.root) if takes[span.slug] else None,
             hashes(takes[span.slug]) if takes[span.slug] else None,
             _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
-            _figure(measured.lra_lu))
+            _figure(measured.lra_lu),
+            tuple(CutReport(c.start, c.end, c.reason, c.line) for c in takes.cuts.get(span.slug, ())),
+            spoken[span.slug].findings)
             for span, measured in zip(timeline.spans, mastered.measured.segments)),
         inputs=job.inputs, lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=final_key,
@@ -220,6 +228,8 @@ class _Context:
     assets: dict[str, Asset]
     asset_hash: dict[str, str]
     force: bool
+    language: str = "en"  # the takes' language, for alignment
+    script: str = "script.md"  # the script's path, for take findings
 
 
 @dataclass(frozen=True)
@@ -241,7 +251,8 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
         if cached_only:
             return None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
-                                         warnings.append, _leveler(ctx.sound))
+                                         warnings.append, _leveler(ctx.sound),
+                                         language=ctx.language, script=ctx.script)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     # A span's audio does not depend on where it starts: editing one act re-mixes that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),

@@ -20,10 +20,11 @@ from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
 from pipeline.audio.leveler import LevelerSettings, level_file
-from pipeline.model import Cue, Narration, Paragraph, Segment, count_words
+from pipeline.model import Cue, Narration, Segment
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
 from pipeline.show import Voice
+from pipeline.build.takes import FFMPEG_TYPES
 
 HOP = 0.01  # seconds per voice-activity step
 
@@ -37,10 +38,13 @@ class Spoken:
     activity_file: Path  # bool per HOP, .npy
     sentences: tuple[tuple[float, float, str], ...]  # seconds into the narration
     voice_lufs: float = float("-inf")  # the levelled speech's loudness (-inf: no speech)
+    alignment: dict | None = None  # a take's align.Alignment.to_dict()
+    findings: tuple[str, ...] = ()  # the take against its script, in the linter's form
 
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
-            warn=lambda message: None, leveler: LevelerSettings = LevelerSettings()) -> Spoken:
+            warn=lambda message: None, leveler: LevelerSettings = LevelerSettings(),
+            *, language: str = "en", script: str = "script.md") -> Spoken:
     """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
     loudness (a take and the draft voice alike); a failure leaves nothing behind."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
@@ -50,8 +54,10 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     try:
         with open(tmp, "wb") as sink:
             if take:
-                seconds, cues, sentences, activity = _take(segment, take, rate, sink, warn)
+                seconds, cues, sentences, activity, extra = _take(segment, take, rate, sink,
+                                                                  warn, language, script)
             else:
+                extra = {}
                 seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
         plan = level_file(tmp, levelled, rate, leveler, name=str(take or segment.slug))
         for message in plan.warnings:
@@ -63,7 +69,7 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
         for path in (tmp, levelled, packed):
             path.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
-                    flac, act, tuple(sentences), float(plan.levelled_lufs))
+                    flac, act, tuple(sentences), float(plan.levelled_lufs), **extra)
     _save(spoken, stem.with_suffix(".json"))
     return spoken
 
@@ -95,7 +101,8 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
                               tuple(zip(segment.cues, data["cues"])), data["voice"])
         return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]),
                       float(data["voice_lufs"]) if data["voice_lufs"] is not None else
-                      float("-inf"))
+                      float("-inf"), data.get("alignment"),
+                      tuple(str(f) for f in data.get("findings", ())))
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 
@@ -104,7 +111,8 @@ def _save(spoken: Spoken, path: Path) -> None:
     n = spoken.narration
     data = {"seconds": n.seconds, "voice": n.voice, "cues": [at for _, at in n.cue_times],
             "sentences": [list(s) for s in spoken.sentences],
-            "voice_lufs": spoken.voice_lufs if spoken.voice_lufs > -1e9 else None}
+            "voice_lufs": spoken.voice_lufs if spoken.voice_lufs > -1e9 else None,
+            "alignment": spoken.alignment, "findings": list(spoken.findings)}
     save_json(path, data)
 
 
@@ -129,26 +137,66 @@ def _draft(segment: Segment, rate: int, settings: Voice, sink):
     return written / rate, cues, sentences, _activity(sink.name, rate)
 
 
-def _take(segment: Segment, take: Path, rate: int, sink, warn):
-    """A recorded take, converted to the show's rate; cues land in the pause nearest their words."""
-    for message in decode.check_take(take, rate):
-        warn(message)
+def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "en",
+          script: str = "script.md"):
+    """A recorded take at the show's rate, aligned to its text: sentence times for the
+    transcript, each cue at the start of the recorded pause between the words around it, and
+    the take checked against the script (findings in the linter's form)."""
+    from pipeline.audio import align, takecheck
+
     written = 0
-    for block in decode.read_blocks(take, rate, 1, 1 << 18):
-        written += _write(sink, block[:, 0])
+    if take.suffix.lower() in FFMPEG_TYPES:  # phone formats: soundfile cannot read them
+        from pipeline.build.assemble import decode_with_ffmpeg
+
+        samples, own = decode_with_ffmpeg(take, None, 1)
+        for message in decode.check_samples(str(take), samples, own, rate):
+            warn(message)
+        if own != rate:
+            samples = soxr.resample(samples, own, rate, quality="HQ")
+        written += _write(sink, samples[:, 0])
+    else:
+        for message in decode.check_take(take, rate):
+            warn(message)
+        for block in decode.read_blocks(take, rate, 1, 1 << 18):
+            written += _write(sink, block[:, 0])
     sink.flush()
     activity = _activity(sink.name, rate)
     seconds = written / rate
-    words = [(item, count_words(item.text)) for item in segment.body()
-             if isinstance(item, Paragraph)]
-    total = sum(n for _, n in words) or 1
+    samples = np.fromfile(sink.name, "<f4")
+    lines = takecheck.segment_lines(segment)
+    result = align.align(samples, rate, [line.text for line in lines], language=language,
+                         segment=segment.slug)
+    if result.warning:
+        warn(result.warning)
+    findings: tuple[str, ...] = ()
+    if result.method == "aligned":
+        found = takecheck.check(samples, rate, lines, str(take))
+        findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
+        for finding in findings:
+            warn(finding)
+    cues = _cues(segment, result, seconds)
+    sentences = [(s.start, s.end, s.text) for s in result.sentences]
+    return seconds, cues, sentences, activity, {"alignment": result.to_dict(),
+                                                "findings": findings}
+
+
+def _cues(segment: Segment, result, seconds: float):
+    """Each cue at the start of the pause after the last word spoken before it."""
+    from pipeline.audio import align
+    from pipeline.script.credits import sentences as split
+
     cues, said = [], 0
     for item in segment.body():
         if isinstance(item, Cue):
-            cues.append((item, _nearest_pause(activity, said / total * seconds)))
+            if not said or not result.words:
+                at = 0.0
+            else:
+                at = align.pause_after(result.words, min(said, len(result.words)) - 1).start
+            cues.append((item, round(min(at, seconds), 3)))
         else:
-            said += count_words(item.text)
-    return seconds, cues, _spread(segment, activity, seconds), activity
+            said += sum(len(align.spoken_words(s.text))
+                        for s in split(" ".join(item.text.split()), item.line))
+    return cues
 
 
 def _nearest_pause(activity: np.ndarray, at: float, reach: float = 3.0) -> float:

@@ -7,6 +7,9 @@ whole episode is `takes/episode.<ext>`; a segment's own take wins over it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ class Takes:
     by_segment: dict[str, Path | None]
     episode: Path | None = None
     warnings: tuple[str, ...] = ()
+    cuts: dict[str, tuple] = dataclasses.field(default_factory=dict)  # slug -> onetake.Cut
 
     def __getitem__(self, slug: str) -> Path | None:
         return self.by_segment[slug]
@@ -108,3 +112,71 @@ def _suggest(stem: str, slugs: list[str]) -> str | None:
                   lambda m: f"-{_NUMBERS.get(m[1], m[1])}", text)
     text = text.replace("coldopen", "cold-open")
     return text if text in slugs else None
+
+
+def split_episode(script: Script, takes: Takes, cache: Path, rate: int, language: str = "en",
+                  say=lambda line: None) -> Takes:
+    """`takes/episode.<ext>` split into the segments that have no take of their own, each
+    written once to the cache as a WAV (named by its content, so narration caches by it as by
+    any take); the cuts it made are kept per segment. A segment's own take wins."""
+    if takes.episode is None or all(takes.by_segment.values()):
+        return takes
+    from pipeline.audio import align, onetake, takecheck
+
+    source = takes.episode
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    segments = [(s.slug, takecheck.segment_lines(s)) for s in script.segments]
+    key = hashlib.sha256(json.dumps([onetake.__doc__[:40], digest, rate, language,
+                                     [(slug, [(x.text, x.line) for x in lines])
+                                      for slug, lines in segments]]).encode()).hexdigest()[:24]
+    index = cache / f"onetake-{key}.json"
+    try:
+        parts = json.loads(index.read_text(encoding="utf-8"))
+        if not all(Path(p["file"]).is_file() for p in parts.values()):
+            raise ValueError("missing audio")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        parts = _split_now(source, segments, cache, key, rate, language, say, align, onetake)
+    by_segment, cuts = dict(takes.by_segment), {}
+    for slug, take in takes.by_segment.items():
+        if take is None and slug in parts:
+            by_segment[slug] = Path(parts[slug]["file"])
+            cuts[slug] = tuple(onetake.Cut(**c) for c in parts[slug]["cuts"])
+    return dataclasses.replace(takes, by_segment=by_segment, cuts=cuts)
+
+
+def _split_now(source, segments, cache, key, rate, language, say, align, onetake) -> dict:
+    import numpy as np
+    import soundfile
+
+    from pipeline.audio import decode
+    from pipeline.build.assemble import decode_with_ffmpeg
+    from pipeline.files import save_json
+
+    say(f"{source}: finding the segments in the whole-episode recording")
+    if source.suffix.lower() in FFMPEG_TYPES:
+        samples, _ = decode_with_ffmpeg(source, rate, 1)
+    else:
+        samples = decode.read_audio(source, rate, 1)
+    samples = samples[:, 0]
+    try:
+        split = onetake.split(samples, rate, segments, language=language, name=str(source))
+    except align.AlignmentUnavailable as exc:
+        raise PodforgeError(f"{source}: cannot split the whole-episode recording ({exc}); "
+                            "record a take per segment instead") from None
+    except ValueError as exc:
+        raise PodforgeError(f"{exc}; check it reads this script in order, or record a take "
+                            "per segment") from None
+    cache.mkdir(parents=True, exist_ok=True)
+    parts = {}
+    for part in split.parts:
+        audio = onetake.render(samples, rate, part).astype(np.float32)
+        name = hashlib.sha256(audio.tobytes()).hexdigest()[:24]
+        path = cache / f"onetake-{name}-{part.slug}.wav"
+        if not path.is_file():
+            tmp = path.with_suffix(".tmp.wav")
+            soundfile.write(tmp, audio, rate, "FLOAT")
+            tmp.replace(path)
+        parts[part.slug] = {"file": str(path), "start": part.start, "end": part.end,
+                            "cuts": [c.to_dict() for c in part.cuts]}
+    save_json(cache / f"onetake-{key}.json", parts)
+    return parts

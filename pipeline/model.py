@@ -133,6 +133,7 @@ class Metadata:
     episode: int | None = None
     explicit: bool | None = None
     draft: bool = False
+    draft_voice: bool = False  # this episode may go out with draft-voiced segments
     keywords: tuple[str, ...] = ()
     guid: str | None = None
     sources: tuple[str, ...] = ()

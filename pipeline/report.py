@@ -93,7 +93,8 @@ class BuildReport:
     @property
     def drafted(self) -> tuple[str, ...]:
         """Segments voiced by the draft voice rather than a recording."""
-        return tuple(s.title or s.kind for s in self.segments if s.voice == "draft")
+        return tuple(f"act {s.number}" if s.kind == "act" and s.number is not None
+                     else s.kind.replace("_", " ") for s in self.segments if s.voice == "draft")
 
     def to_json(self) -> str:
         return json.dumps(_plain(self), indent=2, ensure_ascii=False) + "\n"

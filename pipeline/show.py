@@ -215,6 +215,7 @@ class Show:
     funding: Funding | None = None  # podcast:funding
     location: str | None = None  # podcast:location: where the show is about, by name
     allow_outside: bool = False  # may assets, takes and --out lie outside the show's folder?
+    draft_voice: bool = False  # may episodes be published with segments the draft voice spoke?
     format: EpisodeFormat = EpisodeFormat()
     sound: SoundDesign = SoundDesign()
     cache: Cache = field(default=Cache(), repr=False)  # no part of any output

@@ -99,8 +99,14 @@ def write_script(root: Path, folder: str, planned: Planned, text: str | None = N
     return path
 
 
+SEGMENTS = (("cold_open", None, None, 0.0, 2.5, "cold-open"),
+            ("act", 1, "A Tank Built in a Hurry", 2.5, 4.5, "act-1"),
+            ("credits", None, None, 4.5, DURATION, "credits"))
+
+
 def write_build(root: Path, slug: str, audio: bytes, planned: Planned | None = None,
-                folder: str | None = None, lines=None) -> BuildReport:
+                folder: str | None = None, lines=None,
+                voices: tuple[str, ...] = ("take",) * 3) -> BuildReport:
     """build/<slug>/ as `podforge build` leaves it, for episodes/<folder>/script.txt."""
     planned = planned or EPISODES.get(slug) or Planned(Metadata(title=slug))
     folder = folder or slug
@@ -126,9 +132,10 @@ def write_build(root: Path, slug: str, audio: bytes, planned: Planned | None = N
         audio=f"{slug}.mp3", audio_bytes=len(audio), audio_sha256=hashlib.sha256(audio).hexdigest(),
         duration=DURATION, integrated_lufs=-16.0,
         true_peak_dbtp=-1.2, gain_db=0.0, chapters=chapters,
-        segments=(SegmentReport("cold_open", None, None, 0.0, 2.5, "draft"),
-                  SegmentReport("act", 1, "A Tank Built in a Hurry", 2.5, 4.5, "draft"),
-                  SegmentReport("credits", None, None, 4.5, DURATION, "draft")),
+        segments=tuple(SegmentReport(kind, n, title, a, b, voice,
+                                     f"episodes/{folder}/takes/{take}.wav" if voice == "take"
+                                     else None)
+                       for (kind, n, title, a, b, take), voice in zip(SEGMENTS, voices)),
         lines=lines, chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=f"test-{slug}")
     write_text(build / "report.json", report.to_json())

@@ -852,3 +852,25 @@ def test_published_files_match_the_goldens(published):
         assert data == golden.read_bytes(), f"{name} differs from {golden}"
     vtt = produced["publish-transcript.vtt"].decode()
     assert vtt.startswith("WEBVTT") and "<v Nora Vance>It is a little after" in vtt
+
+
+# ---------------------------------------------------------------- no draft voice by accident
+
+
+def test_an_episode_with_draft_voiced_segments_is_refused_naming_them(project, audio):
+    root, show = project
+    write_build(root, "tricky-title", audio, EPISODES["tricky-title"],
+                voices=("take", "draft", "draft"))
+    with pytest.raises(PublishError, match=r"episodes/tricky-title/script.txt: act 1, credits are "
+                                           r"voiced by the draft voice, not a recording"):
+        run(project)
+    assert not (root / "feed").exists()  # nothing written
+    assert run(project, show=dataclasses.replace(show, draft_voice=True)).episodes == PUBLISHED
+
+
+def test_an_episode_may_allow_the_draft_voice_in_its_front_matter(project, audio):
+    root, _ = project
+    planned = EPISODES["tricky-title"]
+    allowed = Planned(dataclasses.replace(planned.metadata, draft_voice=True), planned.credits)
+    write_build(root, "tricky-title", audio, allowed, voices=("draft",) * 3)
+    assert run(project).episodes == PUBLISHED

@@ -189,6 +189,9 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
     write_text(folder / report.transcript_srt, srt(lines))
     write_text(report_path, report.to_json())  # last: it marks the build complete
     progress.note(segment_line(report))
+    if report.drafted and len(report.drafted) < len(report.segments):  # takes and draft mixed
+        progress.note(f"{slug}: drafted, no take yet: {', '.join(report.drafted)} (publish "
+                      "refuses them unless draft_voice allows it)")
     progress.note(f"{slug}: {folder / mp3_name} {report.duration / 60:.1f} min, "
                   f"{whole.integrated_lufs:.1f} LUFS, {whole.true_peak_dbtp:.1f} dBTP, "
                   f"LRA {whole.lra_lu:.1f} LU (the MP3 as decoded)")

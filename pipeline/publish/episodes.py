@@ -160,7 +160,8 @@ def script_files(root: Path) -> list[Path]:
     return found
 
 
-def find_episodes(root: Path, now: dt.datetime, include_scheduled: bool = False) -> Catalogue:
+def find_episodes(root: Path, now: dt.datetime, include_scheduled: bool = False,
+                  draft_voice: bool = False) -> Catalogue:
     """Every build under root/build, checked; PublishError for one that cannot be published.
 
     A due episode whose script or sources changed after its build, or whose files are
@@ -199,6 +200,12 @@ def find_episodes(root: Path, now: dt.datetime, include_scheduled: bool = False)
             raise PublishError(f"{e.report.script}: no publication date; add one (first line, "
                                f"or `date:` in the front matter), {e.rebuild}, then publish")
         _check_files(e)
+        if e.report.drafted and not (draft_voice or e.metadata.draft_voice):
+            raise PublishError(f"{e.report.script}: {', '.join(e.report.drafted)} "
+                               f"{'is' if len(e.report.drafted) == 1 else 'are'} voiced by the "
+                               "draft voice, not a recording: record the takes and "
+                               f"{e.rebuild}, or allow it (`draft_voice: true` in the episode's "
+                               "front matter, or in show.yaml)")
         published.append(e)
     built = {e.report.script for e in reports}
     unbuilt = tuple(p.relative_to(root).as_posix() for p in script_files(root)

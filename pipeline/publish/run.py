@@ -81,7 +81,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
     urls = public_urls(base_url or show.base_url,
                        flag="--base-url" if base_url else "show.yaml: base_url:")
     check_show(show)
-    found = find_episodes(root, now, include_scheduled)
+    found = find_episodes(root, now, include_scheduled, show.draft_voice)
     notes = [*found.notes, *_left_out(found)]
     ledger, renamed = recognise_renames(read_ledger(root),
                                         [*found.published, *found.scheduled, *found.drafts])

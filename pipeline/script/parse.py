@@ -58,7 +58,7 @@ _INLINE_CUE = re.compile(r"\[\s*(?:SFX|MUSIC|BED|PAUSE)\b[^\]]*\]", re.IGNORECAS
 _PAUSE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds?)?$", re.IGNORECASE)
 _CUE_KINDS = {"sfx": "sfx", "sound": "sfx", "music": "music", "bed": "bed", "pause": "pause"}
 _FRONT_MATTER = {"slug": str, "date": dt.date, "title": str, "summary": str, "season": int,
-                 "episode": int, "explicit": bool, "draft": bool, "keywords": list,
+                 "episode": int, "explicit": bool, "draft": bool, "draft_voice": bool, "keywords": list,
                  "guid": str, "sources": list, "published": dt.datetime, "audio": dict}
 _AUDIO = {"url": str, "length": int, "type": str, "file": str, "duration": float}
 

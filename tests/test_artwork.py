@@ -144,3 +144,9 @@ def test_every_glyph_keeps_to_its_cell_and_others_get_a_box():
     boxed = bright(decode(cover_art("~", SIZE)))
     (top, bottom), = runs(boxed.any(axis=1))
     assert len(runs(boxed[(top + bottom) // 2])) == 2  # a box: two sides, empty inside
+
+
+def test_a_line_never_starts_with_a_dash():
+    assert wrap("CAFE - NIGHTS", line_width("CAFE - N")) == ["CAFE -", "NIGHTS"]
+    layout = set_title("Café Zürich — “Nights” (Vol. 2)?!", 1176, 532)
+    assert not any(line.startswith("-") for line in layout.lines), layout.lines

@@ -119,6 +119,7 @@ def _strokes(char: str) -> tuple[float, tuple[np.ndarray, ...]]:
     return width, tuple(strokes)
 
 
+@lru_cache(maxsize=None)
 def advance(char: str) -> float:
     """How far a character moves the pen, in grid units."""
     if char == " ":
@@ -131,11 +132,23 @@ def line_width(line: str) -> float:
     return sum(advance(c) for c in line) - GAP if line else 0.0
 
 
+def words(text: str) -> list[str]:
+    """The units a line may break between: words, a spaced dash kept with the word before it
+    (a line never starts with a dash)."""
+    units: list[str] = []
+    for word in text.split():
+        if units and word.strip("-") == "":
+            units[-1] += " " + word
+        else:
+            units.append(word)
+    return units
+
+
 def wrap(text: str, width: float) -> list[str]:
     """Greedy word wrap to `width` grid units; a word longer than a line is split by letters."""
     lines: list[str] = []
     current = ""
-    for word in text.split():
+    for word in words(text):
         while line_width(word) > width and len(word) > 1:  # fill what is left, then split
             head = word[:1]
             room = f"{current} " if current else ""
@@ -161,9 +174,12 @@ def wrap(text: str, width: float) -> list[str]:
 def balance(text: str, count: int, width: float) -> list[str] | None:
     """`text`'s words in `count` lines no wider than `width`, as even as they can be (least
     sum of squared slack, the last line included), or None if they do not fit."""
-    words = text.split()
-    n = len(words)
-    span = {(i, j): line_width(" ".join(words[i:j])) for i in range(n) for j in range(i + 1, n + 1)}
+    units = words(text)
+    n = len(units)
+    ends = np.concatenate([[0.0], np.cumsum([line_width(unit) + GAP for unit in units])])
+
+    def span(i: int, j: int) -> float:  # line_width(" ".join(units[i:j])), from the sums
+        return ends[j] - ends[i] + (j - i - 1) * SPACE - GAP
     inf = float("inf")
     # cost[k][j]: the best k lines holding the first j words; back[k][j]: where the last began
     cost = [[inf] * (n + 1) for _ in range(count + 1)]
@@ -172,8 +188,8 @@ def balance(text: str, count: int, width: float) -> list[str] | None:
     for k in range(1, count + 1):
         for j in range(1, n + 1):
             for i in range(k - 1, j):
-                if cost[k - 1][i] < inf and span[i, j] <= width:
-                    c = cost[k - 1][i] + (width - span[i, j]) ** 2
+                if cost[k - 1][i] < inf and (room := width - span(i, j)) >= -1e-9:
+                    c = cost[k - 1][i] + room ** 2
                     if c < cost[k][j]:
                         cost[k][j], back[k][j] = c, i
     if cost[count][n] == inf:
@@ -181,7 +197,7 @@ def balance(text: str, count: int, width: float) -> list[str] | None:
     lines, j = [], n
     for k in range(count, 0, -1):
         i = back[k][j]
-        lines.append(" ".join(words[i:j]))
+        lines.append(" ".join(units[i:j]))
         j = i
     return lines[::-1]
 
@@ -218,7 +234,7 @@ def set_title(text: str, box_width: float, box_height: float, max_lines: int = 4
 
     if not text:
         return layout([], fit_height(1))
-    widest_word = max(map(line_width, text.split()))
+    widest_word = max(map(line_width, words(text)))
     best: Layout | None = None
     for count in range(1, max_lines + 1):
         low, high = widest_word, max(widest_word, line_width(text))  # high: one line, fits

@@ -193,8 +193,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         progress.note(f"{slug}: drafted, no take yet: {', '.join(report.drafted)} (publish "
                       "refuses them unless draft_voice allows it)")
     progress.note(f"{slug}: {folder / mp3_name} {report.duration / 60:.1f} min, "
-                  f"{whole.integrated_lufs:.1f} LUFS, {whole.true_peak_dbtp:.1f} dBTP, "
-                  f"LRA {whole.lra_lu:.1f} LU (the MP3 as decoded)")
+                  f"{_shown(report.integrated_lufs)} LUFS, {_shown(report.true_peak_dbtp)} dBTP, "
+                  f"LRA {_shown(report.lra_lu)} LU (the MP3 as decoded)")  # the report's figures
     return Built(slug, folder, report, fresh=True)
 
 
@@ -217,6 +217,10 @@ def _leveler(sound: SoundDesign) -> LevelerSettings:
     lev = sound.leveler
     return LevelerSettings(target_lufs=lev.target_lufs, max_gain_db=lev.max_gain_db,
                            ratio=lev.ratio, range_db=lev.range_db)
+
+
+def _shown(value: float | None) -> str:
+    return "silent" if value is None else f"{value:.1f}"
 
 
 def _figure(value: float) -> float | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pipeline.errors import PublishError
+from pipeline.publish.lettering import CAP, Lettering, render, set_title
 
 if TYPE_CHECKING:
     from pipeline.show import Show
@@ -104,8 +105,22 @@ def png(pixels: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
 
 
+TITLE_BOX = (0.08, 0.06, 0.92, 0.44)  # left, top, right, bottom as parts of the side: the sky
+TITLE_CAP = 0.14  # the largest cap height, as a part of the side
+
+
+def title_lettering(title: str, size: int) -> Lettering:
+    """The title set and drawn for a `size` px cover: its ink and halo masks, and where."""
+    left, top, right, bottom = (edge * size for edge in TITLE_BOX)
+    halo = 0.012 * size
+    layout = set_title(title, right - left - 2 * halo, bottom - top - 2 * halo,
+                       max_unit=TITLE_CAP * size / CAP)
+    return render(layout, size, size, ((left + right) / 2, (top + bottom) / 2), halo)
+
+
 def cover_art(title: str, size: int = 1400) -> bytes:
-    """An original square cover for a show without one: dusk sky, low sun, radio rings.
+    """An original square cover for a show without one: dusk sky, low sun, radio rings, and
+    the show's title lettered large in the sky above the sun.
 
     The sky's hue (teal to magenta) comes from the title, so each show gets its own colours,
     and the same title always gives the same bytes.
@@ -124,21 +139,27 @@ def cover_art(title: str, size: int = 1400) -> bytes:
     r = np.hypot(x - 0.5, y - 0.66)
     edge = np.float32(size)  # distances in pixels give one-pixel antialiased edges
 
-    def paint(rgb: np.ndarray, alpha: np.ndarray) -> None:
-        nonlocal img
-        img += (rgb - img) * alpha[..., None]
+    def paint(rgb: np.ndarray, alpha: np.ndarray) -> None:  # only the rows it touches
+        rows = np.flatnonzero(alpha.any(axis=1))
+        if rows.size:
+            part, cover = img[rows[0]:rows[-1] + 1], alpha[rows[0]:rows[-1] + 1]
+            part += (rgb - part) * cover[..., None]
 
     ring = np.clip(0.5 - (np.abs((r - 0.2 + 0.0375) % 0.075 - 0.0375) - 0.004) * edge, 0, 1)
     paint(np.float32([1, 1, 1]), ring * np.clip(0.3 - 0.45 * (r - 0.2), 0, 0.3) * (r > 0.22))
     paint(colour(0.085, 0.42, 1.0), np.clip(0.5 - (r - 0.19) * edge, 0, 1))
     horizon = 0.8 + 0.018 * np.sin(x * 5 * np.pi) + 0.01 * np.sin(x * 14 * np.pi + 1)
     paint(colour(hue + 0.02, 0.6, 0.12), np.clip(0.5 + (y - horizon) * edge, 0, 1))
+    text = title_lettering(title, size)
+    box = img[text.top:text.top + text.ink.shape[0], text.left:text.left + text.ink.shape[1]]
+    box += (colour(hue, 0.7, 0.08) - box) * (text.halo * 0.6)[..., None]  # legible over rings
+    box += (colour(0.1, 0.1, 1.0) - box) * text.ink[..., None]  # warm white, the sun's light
     return png((np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
 
 
-ART_DESIGN = "dusk-1"  # change when cover_art() draws differently, so the art gets a new URL
+ART_DESIGN = "dusk-2"  # change when cover_art() draws differently, so the art gets a new URL
 
 
 def drawn_cover_name(title: str) -> str:

@@ -58,15 +58,17 @@ def main() -> None:
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Report as linter lines or as a JSON list.")
+@click.option("--takes", is_flag=True,
+              help="Also hear each recorded take against its script (T001, T002).")
 @SHOW
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate(fmt: str, show_file: Path | None, paths: tuple[Path, ...]) -> None:
+def validate(fmt: str, takes: bool, show_file: Path | None, paths: tuple[Path, ...]) -> None:
     """Check scripts against the show's format (every episode when no PATH is given).
 
     Exit status: 0 clean, 1 problems found, 2 unreadable input or bad usage.
     """
     project = open_project(paths[0] if paths else None, show_file)
-    check = check_scripts(list(paths), project)
+    check = check_scripts(list(paths), project, with_takes=takes)
     if fmt == "json":
         click.echo(json.dumps([d.as_dict() for d in check.diagnostics], indent=2,
                               ensure_ascii=False))

@@ -141,7 +141,8 @@ def unreadable(path: Path, err: ScriptError) -> Diagnostic:
     return Diagnostic(str(path), line, column, "E001", "error", text)
 
 
-def check_scripts(paths: list[Path], project: Project) -> Check:
+def check_scripts(paths: list[Path], project: Project, with_takes: bool = False) -> Check:
+    """Every script validated; `with_takes`: each recorded take heard against its script too."""
     from pipeline.script.validate import validate  # the one stage this edge drives
 
     names = project.assets()
@@ -162,4 +163,8 @@ def check_scripts(paths: list[Path], project: Project) -> Check:
                                           f"the episode folder's name {path.parent.name!r} is "
                                           f"not a plain name: {SLUG_HINT}; rename the folder "
                                           "or set `slug:` in the front matter"))
+        if with_takes:
+            from pipeline.build.takes import take_findings
+
+            diagnostics.extend(take_findings(script, path))
     return Check(tuple(diagnostics), len(scripts), tuple(failed))

@@ -129,3 +129,25 @@ def test_an_adlib_and_an_edited_script_are_found_in_real_audio():
     found = takecheck.check(take.samples, take.rate, lines(added), "takes/act-1.wav")
     assert [(f.code, f.line) for f in found] == [("T001", 14)]
     assert take.ends[1] - 0.3 <= found[0].at <= take.starts[2] + 0.3
+
+
+@pytest.mark.slow
+@needs_voice
+def test_validate_takes_hears_each_take_against_its_script(show_dir):
+    """`podforge validate --takes`: a take with an ad-lib is a T002 finding at its line; exit 1."""
+    import soundfile as sf
+
+    from conftest import MINIMAL, podforge
+
+    show, episode = show_dir, show_dir / "episodes" / "test-event"
+    (episode / "takes").mkdir()
+    (episode / "script.txt").write_text(MINIMAL.replace("A scene opens.", " ".join(STORY)),
+                                        encoding="utf-8")
+    assert podforge("validate", "--takes", cwd=show).exit_code == 0  # no takes: nothing heard
+    take = make_take(STORY[:3] + [ADLIB] + STORY[3:], seed=2, gaps=(0.5, 0.9))
+    sf.write(episode / "takes" / "cold-open.wav", take.samples, take.rate)
+    result = podforge("validate", "--takes", cwd=show)
+    assert result.exit_code == 1, result.output
+    [finding] = [line for line in result.stdout.splitlines() if " T00" in line]
+    assert re.search(r"script.txt:\d+:\d+: T002 warning: .*takes/cold-open.wav", finding)
+    assert podforge("validate", cwd=show).exit_code == 0  # the script alone is clean

@@ -180,3 +180,26 @@ def _split_now(source, segments, cache, key, rate, language, say, align, onetake
                             "cuts": [c.to_dict() for c in part.cuts]}
     save_json(cache / f"onetake-{key}.json", parts)
     return parts
+
+
+def take_findings(script: Script, script_path: Path, rate: int = 16_000) -> list:
+    """`podforge validate --takes`: each segment's take heard against its script, as the
+    linter's warnings (T001 a sentence the take does not say, T002 speech the script lacks).
+    A whole-episode recording is checked by the build, once it is split."""
+    from pipeline.audio import decode, takecheck  # the audio stack: only when asked for
+    from pipeline.build.assemble import decode_with_ffmpeg
+
+    found = []
+    takes = find_takes(script, script_path.parent)
+    for segment in script.segments:
+        take = takes[segment.slug]
+        if take is None:
+            continue
+        if take.suffix.lower() in FFMPEG_TYPES:
+            samples = decode_with_ffmpeg(take, rate, 1)[0][:, 0]
+        else:
+            samples = decode.read_audio(take, rate, 1)[:, 0]
+        lines = takecheck.segment_lines(segment)
+        found += takecheck.diagnostics(takecheck.check(samples, rate, lines, str(take)),
+                                       str(script_path))
+    return found

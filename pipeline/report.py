@@ -130,49 +130,69 @@ def _plain(value):
     return value
 
 
-@functools.cache  # per class, not per value: a report holds thousands of lines
-def _shape(cls) -> tuple[dict, dict]:
-    return typing.get_type_hints(cls), {f.name: f for f in dataclasses.fields(cls)}
-
-
 def _typed(hint, value, where: str):
     """`value` (from JSON) as `hint`, checked; ValueError naming the key if it does not fit."""
+    return _converter(hint)(value, where)
+
+
+@functools.cache
+def _converter(hint):
+    """A checking converter for `hint`, made once per type: a catalogue's reports hold
+    hundreds of thousands of transcript lines, so the type is not read again for each."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _typed(next(a for a in args if a is not type(None)), value, where)
+        inner = _converter(next(a for a in args if a is not type(None)))
+        optional = type(None) in args
+        return lambda v, where: None if v is None and optional else inner(v, where)
     if origin is tuple:
-        if not isinstance(value, list):
-            raise ValueError(f"{where}: expected a list")
-        return tuple(_typed(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        item = _converter(args[0])
+
+        def sequence(v, where):
+            if not isinstance(v, list):
+                raise ValueError(f"{where}: expected a list")
+            return tuple([item(x, where) for x in v])  # the index is added on failure only
+        return sequence
     if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ValueError(f"{where}: expected an object")
-        hints, fields = _shape(hint)
-        unknown = set(value) - set(fields)
-        if unknown:
-            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-        kwargs = {}
-        for name, field in fields.items():
-            if name in value:
-                kwargs[name] = _typed(hints[name], value[name], f"{where}.{name}")
-            elif field.default is dataclasses.MISSING and \
-                    field.default_factory is dataclasses.MISSING:
-                raise ValueError(f"{where}: missing {name!r}")
-        return hint(**kwargs)
-    if hint is dt.datetime:
-        try:
-            return dt.datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: {value!r} is not an ISO date and time") from None
-    if hint is dt.date:
-        try:
-            return dt.date.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: {value!r} is not a YYYY-MM-DD date") from None
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint in (str, int, float, bool) and (type(value) is not hint):
-        raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value
+        hints = typing.get_type_hints(hint)
+        fields = [(f.name, _converter(hints[f.name]),
+                   f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                  for f in dataclasses.fields(hint)]
+        known = frozenset(name for name, _, _ in fields)
+
+        def record(v, where):
+            if not isinstance(v, dict):
+                raise ValueError(f"{where}: expected an object")
+            if not known.issuperset(v):
+                raise ValueError(f"{where}: unknown key {sorted(set(v) - known)[0]!r}")
+            kwargs = {}
+            for name, convert, required in fields:
+                if name in v:
+                    kwargs[name] = convert(v[name], f"{where}.{name}")
+                elif required:
+                    raise ValueError(f"{where}: missing {name!r}")
+            return hint(**kwargs)
+        return record
+    if hint in (dt.datetime, dt.date):
+        what = "an ISO date and time" if hint is dt.datetime else "a YYYY-MM-DD date"
+
+        def day(v, where):
+            try:
+                return hint.fromisoformat(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: {v!r} is not {what}") from None
+        return day
+    if hint is float:
+        def number(v, where):
+            if type(v) is float:
+                return v
+            if type(v) is int:
+                return float(v)
+            raise ValueError(f"{where}: expected float, got {v!r}")
+        return number
+    if hint in (str, int, bool):
+        def scalar(v, where):
+            if type(v) is not hint:
+                raise ValueError(f"{where}: expected {hint.__name__}, got {v!r}")
+            return v
+        return scalar
+    return lambda v, where: v

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import yamlio
+
 from pipeline.errors import PublishError
 from pipeline.files import write_text
 from pipeline.publish.episodes import Episode
@@ -59,7 +61,7 @@ def read_ledger(root: Path) -> Ledger:
     """The show's ledger, or an empty one before the first publish; PublishError if damaged."""
     path = root / NAME
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.load(path.read_text(encoding="utf-8"), limit=64 << 20)  # libyaml, bounded
     except FileNotFoundError:
         return Ledger()
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
@@ -93,7 +95,9 @@ def ledger_text(ledger: Ledger) -> str:
         if e.renamed_from:
             item["renamed_from"] = list(e.renamed_from)
         data["episodes"][slug] = item
-    return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: 10x faster
+    return HEADER + yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True,
+                              width=100)
 
 
 def write_ledger(root: Path, ledger: Ledger) -> int:

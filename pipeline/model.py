@@ -44,6 +44,9 @@ class Cue:
     column: int
     text: str  # the cue as written
     problem: str | None = None  # why the cue cannot be used, if it cannot
+    gain_db: float | None = None  # `-12dB` on the cue line; None: the show's level for it
+    fade: float | None = None  # `fade 2s`: in and out
+    length: float | None = None  # `8s`: how long it plays (a bed, music or effect)
 
 
 @dataclass(frozen=True)

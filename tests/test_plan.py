@@ -127,3 +127,39 @@ def test_transcripts_and_chapters():
     assert data == {"version": "1.2.0", "title": "T", "chapters": [
         {"startTime": 0.0, "endTime": 61.234, "title": "Cold Open"},
         {"startTime": 61.234, "endTime": 70.0, "title": "Act 1: X"}]}
+
+
+def test_a_cue_line_sets_its_own_gain_fade_and_length():
+    script = parse(MINIMAL.replace("The story starts.", "The story starts.\n\n"
+                                   "[SFX: bell -6dB fade 0.2s]\n\nOn.\n\n[BED: bed -12dB fade 1s 3s]"
+                                   "\n\nStill on."))
+    cues = script.acts[0].cues
+    assert [(c.name, c.gain_db, c.fade, c.length, c.problem) for c in cues] == [
+        ("bell", -6.0, 0.2, None, None), ("bed", -12.0, 1.0, 3.0, None)]
+    narr = {s.slug: Narration(s.slug, 10.0, tuple((c, 4.0 + i) for i, c in enumerate(s.cues)))
+            for s in script.segments}
+    act = plan(script, SOUND, ASSETS, narr).spans[2]
+    bell, = [c for c in act.clips if c.role == "sfx"]
+    assert (bell.gain_db, bell.fade_in, bell.fade_out, bell.duration) == (-6.0, 0.2, 0.2, 2)
+    cued, = [c for c in act.clips if c.role == "bed" and c.asset == "bed" and c.gain_db == -12]
+    assert (cued.fade_in, cued.fade_out, cued.duration) == (1.0, 1.0, 3.0)
+
+
+def test_a_bed_started_by_a_cue_plays_at_the_bed_level():
+    script = parse(MINIMAL.replace("The story starts.", "The story starts.\n\n[BED: bed]\n\nOn."))
+    narr = {s.slug: Narration(s.slug, 10.0, tuple((c, 4.0) for c in s.cues))
+            for s in script.segments}
+    act = plan(script, SOUND, ASSETS, narr).spans[2]
+    cued = [c for c in act.clips if c.role == "bed" and c.start > act.voice_start]
+    assert [c.gain_db for c in cued] == [-8.0]  # the show's act bed, not 0 dB
+
+
+@pytest.mark.parametrize("cue,problem", [("[SFX: bell -90dB]", "outside -60 … 20 dB"),
+                                         ("[BED: bed fade 2s fade 3s]", "sets its fade twice"),
+                                         ("[SFX: bell 0s]", "outside 0 … 3600 s")])
+def test_a_cue_setting_out_of_range_is_a_malformed_cue(cue, problem):
+    from pipeline.script.validate import validate
+
+    script = parse(MINIMAL.replace("The story starts.", f"The story starts.\n\n{cue}\n\nOn."))
+    [found] = [d for d in validate(script, "s.txt") if d.code == "Q002"]
+    assert problem in found.message

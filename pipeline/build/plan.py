@@ -118,13 +118,20 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
         start = lead + at
         if cue.kind == "sfx":
             asset = assets[cue.name]
-            clips.append(Clip(cue.name, start, asset.seconds, role="sfx"))
+            length = cue.length or asset.seconds
+            fade = min(cue.fade or 0.0, length / 2)
+            clips.append(Clip(cue.name, start, length, cue.gain_db or 0.0, fade, fade,
+                              loop=length > asset.seconds and asset.loop, role="sfx"))
         elif cue.kind in ("music", "bed"):
             asset = assets[cue.name]
             length = body - start if cue.kind == "bed" or asset.loop else \
                 min(asset.seconds, body - start)
-            clips.append(Clip(cue.name, start, max(length, 0.0),
-                              fade_in=0.5, fade_out=min(CUE_FADE, length / 2),
+            if cue.length:
+                length = round(min(cue.length, body - start), 3)
+            fade = CUE_FADE if cue.fade is None else cue.fade
+            clips.append(Clip(cue.name, start, max(length, 0.0), _cue_gain(cue, music, sound),
+                              fade_in=min(0.5 if cue.fade is None else fade, length / 2),
+                              fade_out=min(fade, length / 2),
                               loop=asset.loop or cue.kind == "bed", ducked=True,
                               role=cue.kind))
             if cue.kind == "bed":
@@ -144,6 +151,17 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
     return Span(segment.slug, segment.kind, segment.number, segment.label, 0.0,
                 frames / rate, lead, narration.voice,
                 tuple(sorted(clips, key=lambda c: c.start)))
+
+
+def _cue_gain(cue: Cue, music: Music | None, sound: SoundDesign) -> float:
+    """A cued bed or music plays at the level its line asks for, else at the level the show
+    gives the segment's own bed (a bed at 0 dB would drown the voice), else the act beds'."""
+    if cue.gain_db is not None:
+        return cue.gain_db
+    if music is not None and cue.kind == "bed":
+        return music.gain_db
+    beds = [m for m in (*sound.act_beds, sound.cold_open_bed) if m]
+    return beds[0].gain_db if beds else 0.0
 
 
 def _clip(music: Music, asset: Asset, start: float, length: float, role: str,

@@ -339,11 +339,38 @@ def _cue(block: Block) -> Cue:
             return Cue(kind, "", None, block.line, 1, block.text,
                        f"pause length {arg!r} not understood: write [PAUSE 1.5s] (up to 30 s)")
         return Cue(kind, "", float(seconds["n"]), block.line, 1, block.text)
+    arg, settings, problem = _cue_settings(arg)
     name = re.sub(r"[\s_]+", "-", arg.lower())
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         return Cue(kind, name, None, block.line, 1, block.text,
                    f"{written} cue needs an asset name: write [{written.upper()}: bell]")
-    return Cue(kind, name, None, block.line, 1, block.text)
+    if problem:
+        return Cue(kind, name, None, block.line, 1, block.text, problem)
+    return Cue(kind, name, None, block.line, 1, block.text, **settings)
+
+
+_SETTING = re.compile(r"\s+(?:(?P<gain>[+-]?\d+(?:\.\d+)?)\s*db|fade\s+(?P<fade>\d+(?:\.\d+)?)\s*s"
+                      r"|(?:for\s+)?(?P<length>\d+(?:\.\d+)?)\s*s)\s*$", re.IGNORECASE)
+
+
+def _cue_settings(arg: str) -> tuple[str, dict, str | None]:
+    """`pulse-bed -12dB fade 2s 20s` → the name, and the gain, fade and length the line asks
+    for (read from the end, so a name may hold digits); a setting out of range is a problem."""
+    settings: dict = {}
+    while m := _SETTING.search(" " + arg):
+        key = next(k for k in ("gain", "fade", "length") if m[k] is not None)
+        if key in settings:
+            return arg, {}, f"the cue sets its {key} twice: keep one"
+        settings[{"gain": "gain_db"}.get(key, key)] = float(m[key])
+        arg = (" " + arg)[:m.start()].strip()
+    gain, fade, length = (settings.get(k) for k in ("gain_db", "fade", "length"))
+    if gain is not None and not -60 <= gain <= 20:
+        return arg, {}, f"cue gain {gain:g} dB is outside -60 … 20 dB"
+    if fade is not None and not 0 <= fade <= 60:
+        return arg, {}, f"cue fade {fade:g} s is outside 0 … 60 s"
+    if length is not None and not 0 < length <= 3600:
+        return arg, {}, f"cue length {length:g} s is outside 0 … 3600 s"
+    return arg, settings, None
 
 
 # The usual ways a host opens a show. Without a show.yaml of its own (the default format), any of

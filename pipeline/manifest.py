@@ -16,13 +16,17 @@ ROLES = ("theme", "bed", "stinger", "outro", "sfx")
 
 @dataclass(frozen=True)
 class Asset:
+    """A sound of the show. Its length and loudness are the file's own, measured by the build
+    (pipeline.build.assets); a length the manifest declares is checked against the file."""
+
     name: str
     path: Path
     role: str
-    seconds: float
+    seconds: float  # 0 until measured, when the manifest does not say
     loudness_lufs: float
     loop: bool = False
     licence: str = ""
+    declared: bool = True  # the manifest gave `seconds`: it must agree with the file
 
 
 def load_manifest(path: Path, allow_outside: bool = False) -> dict[str, Asset]:
@@ -50,18 +54,22 @@ def load_manifest(path: Path, allow_outside: bool = False) -> dict[str, Asset]:
     for i, entry in enumerate(entries):
         where = f"{path}: assets[{i}]"
         try:
+            declared = entry.get("seconds")
             asset = Asset(_text(entry["name"]), path.parent / _text(entry["file"]),
-                          _text(entry["role"]), float(entry["seconds"]),
-                          float(entry["loudness_lufs"]), bool(entry.get("loop", False)),
-                          _text(entry.get("licence", "")))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ShowError(f"{where}: missing or invalid {err}: each entry needs "
-                            "name, file, role, seconds and loudness_lufs") from None
+                          _text(entry["role"]),
+                          float(declared) if declared is not None else 0.0,
+                          float(entry.get("loudness_lufs", -20.0)),
+                          bool(entry.get("loop", False)), _text(entry.get("licence", "")),
+                          declared=declared is not None)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise ShowError(f"{where}: missing or invalid {err}: each entry needs name, file "
+                            "and role (seconds and loudness_lufs are measured from the file; "
+                            "a declared seconds is checked against it)") from None
         if not is_slug(asset.name):
             raise ShowError(f"{where}.name: {asset.name!r} is not a plain name: {SLUG_HINT}")
         if asset.role not in ROLES:
             raise ShowError(f"{where}.role: {asset.role!r} is not one of {', '.join(ROLES)}")
-        if not 0 < asset.seconds <= 3600:
+        if asset.declared and not 0 < asset.seconds <= 3600:
             raise ShowError(f"{where}.seconds: {asset.seconds:g} is out of range: it must be "
                             "more than 0 and at most 3600 s")
         if not -70 <= asset.loudness_lufs <= 0:

@@ -179,3 +179,37 @@ def test_synth_is_deterministic(tmp_path):
         rebuilt, _ = sf.read(tmp_path / entry["file"], always_2d=True)
         assert rebuilt.shape == audio(name)[0].shape
         assert np.allclose(rebuilt, audio(name)[0], atol=1e-3)
+
+
+def _sounds(show: Path, bell_seconds: float) -> None:
+    import soundfile as sf
+
+    rate = 44100
+    for name, seconds in (("bell", bell_seconds), ("theme", 10.0)):
+        t = np.arange(round(seconds * rate)) / rate
+        sf.write(show / "assets" / f"{name}.ogg", 0.3 * np.sin(2 * np.pi * 440 * t), rate)
+
+
+def test_an_asset_length_is_measured_from_its_file(show_dir):
+    from conftest import MINIMAL, podforge
+
+    manifest = show_dir / "assets" / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("seconds: 1.0, ", ""), encoding="utf-8")
+    _sounds(show_dir, 1.5)
+    script = show_dir / "episodes" / "test-event" / "script.txt"
+    script.write_text(MINIMAL.replace("The story starts.", "The story starts.\n\n[SFX: bell]"),
+                      encoding="utf-8")
+    result = podforge("build", "--plan", cwd=show_dir)
+    assert result.exit_code == 0, result.output
+    [bell] = [line for line in result.stdout.splitlines() if " bell " in line]
+    assert "0:01.5" in bell  # the file's 1.5 s, not a typed-in length
+
+
+def test_a_declared_length_that_disagrees_with_the_file_is_an_error(show_dir):
+    from conftest import podforge
+
+    _sounds(show_dir, 1.5)  # the manifest says 1.0
+    result = podforge("build", "--plan", cwd=show_dir)
+    assert result.exit_code == 2
+    assert "asset 'bell': seconds: 1 but bell.ogg lasts 1.50 s; correct it, or leave " \
+           "`seconds` out" in result.output

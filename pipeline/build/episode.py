@@ -34,7 +34,8 @@ from pipeline.project import Project, read_sources
 from pipeline.show import SoundDesign
 from pipeline.files import write_text
 from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
-from pipeline.build.inputs import Built, Job, Options, outputs_whole, prepare
+from pipeline.build.assets import measured
+from pipeline.build.inputs import Built, Job, Options, asset_hashes, outputs_whole, prepare
 from pipeline.build.takes import split_episode, takes_for
 from pipeline.build.assemble import AssetBank, assemble_span, load_span
 from pipeline.build import mastering, segmentwise
@@ -58,6 +59,12 @@ def plan_only(project: Project, script_path: Path, strict: bool = True,
               say=lambda line: None) -> str:
     """The Timeline for review, with narration lengths estimated unless already rendered."""
     show, script, assets = prepare(project, script_path, strict, say)
+    cache = project.root / ".podforge-cache"
+    cache.mkdir(exist_ok=True)
+    hashes = Hashes(cache / "hashes.json")
+    assets = measured(assets, asset_hashes(assets, hashes), cache,
+                      show.resolve(show.sound.manifest))
+    hashes.save()
     takes = takes_for(script, script_path.parent, False, project.root, show.allow_outside)
     narrations = {}
     for s in script.segments:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.build.assets import measured
 from pipeline.build.cache import Hashes, prune_cache
 from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key, outputs_whole,
                                    prepare)
@@ -63,5 +64,9 @@ def _job(project: Project, path: Path, options: Options, progress: Progress,
     for warning in takes.warnings:
         progress.note(f"warning: {warning}")
     asset_hash = asset_hashes(assets, hashes)
+    cache = inside(project.root, project.root / ".podforge-cache", "the cache folder",
+                   show.allow_outside)
+    cache.mkdir(exist_ok=True)
+    assets = measured(assets, asset_hash, cache, show.resolve(show.sound.manifest))
     return Job(path, slug, folder, show, script, assets, asset_hash, takes,
                inputs_key(show, path, asset_hash, takes, hashes))

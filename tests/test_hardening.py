@@ -329,6 +329,7 @@ def test_a_broken_ffmpeg_on_path_is_passed_over_for_the_bundled_one(tmp_path, mo
     assert "exited with status 127" in encode._CHECKED[str(fake)]
 
 
+@pytest.mark.slow  # a real build
 def test_the_build_says_which_ffmpeg_it_uses(tmp_path):
     voice_show(tmp_path)
     result = podforge(tmp_path, "build")

@@ -186,6 +186,7 @@ class SoundDesign:
     teaser_bed: Music | None = None
     outro: Music | None = None
     gap_seconds: float = ranged(0.8, 0, 30, "s")
+    sfx_over_voice: bool = False  # may an effect longer than the host's pause play under words?
     ducking: Ducking = Ducking()
     loudness: Loudness = Loudness()
     leveler: Leveler = Leveler()

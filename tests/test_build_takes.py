@@ -38,6 +38,29 @@ def test_a_show_recorded_in_one_take_builds_from_its_segments_with_the_retake_cu
     assert f"(retake, line {flub_line}) from the act-1 segment" in result.output
     # The flub was cut before narration: no take has speech its script lacks.
     assert not any("T002" in f for s in report.segments for f in s.findings), result.output
+    # The bell (4 s) is cued in a pause of under a second: faded out as the voice comes back.
+    assert "[SFX: bell] (script line" in result.output and \
+        "lasts 4.0 s but the recorded pause there is 0." in result.output
     # The second build uses the split and the narrations it cached.
     again = podforge(tmp_path, "build")
     assert again.exit_code == 0 and "finding the segments" not in again.output
+
+
+@needs_voice
+@pytest.mark.slow
+def test_an_effect_may_play_under_the_words_where_the_show_says_so(tmp_path):
+    episode = make_show(tmp_path)
+    script = parse(SCRIPT)
+    act = next(s for s in script.segments if s.slug == "act-1")
+    take = make_take([line.text for line in segment_lines(act)], rate=44100, seed=3,
+                     gaps=(0.5, 0.7))
+    (episode / "takes").mkdir()
+    sf.write(episode / "takes" / "act-1.wav", take.samples, take.rate)
+    result = podforge(tmp_path, "build")
+    assert result.exit_code == 0, result.output
+    assert "takes/act-1.wav: [SFX: bell] (script line" in result.output  # 4 s in a short pause
+    show = tmp_path / "show.yaml"
+    show.write_text(show.read_text().replace("sound:\n", "sound:\n  sfx_over_voice: true\n", 1))
+    allowed = podforge(tmp_path, "build", "--force")  # every segment made again, and told
+    assert allowed.exit_code == 0, allowed.output
+    assert "recorded pause there is" not in allowed.output  # allowed: no warning, no fade

@@ -26,6 +26,7 @@ from pipeline.build import narrate as narration_stage
 from pipeline.publish.artwork import cover_art, read_cover
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.manifest import Asset
+from pipeline.build.narrate import HOP
 from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
 from pipeline.build.plan import (describe, estimate, place, plan,
                    sequence)
@@ -254,6 +255,35 @@ class _Piece:
     warnings: tuple[str, ...]
 
 
+def _within_pauses(span: Span, spoken, allowed: bool, take: Path | None, warn) -> Span:
+    """An effect cued in a take plays in the host's recorded pause: one longer than the pause
+    plays under the next words only where the show allows it (sound.sfx_over_voice); otherwise
+    it is faded out as the voice comes back, with a warning naming the cue."""
+    activity = np.load(spoken.activity_file)
+    clips = list(span.clips)
+    for cue, at in spoken.narration.cue_times:
+        if cue.kind != "sfx":
+            continue
+        i = next((k for k, c in enumerate(clips) if c.role == "sfx" and c.asset == cue.name
+                  and abs(c.start - (span.voice_start + at)) < 1e-6), None)
+        if i is None:
+            continue
+        first = int(round(at / HOP))
+        speaking = np.flatnonzero(activity[first:])
+        pause = speaking[0] * HOP if len(speaking) else clips[i].duration
+        if clips[i].duration <= pause + 0.1 or allowed:
+            continue
+        warn(f"{take}: [{cue.text.strip('[]')}] (script line {cue.line}) lasts "
+             f"{clips[i].duration:.1f} s but the recorded pause there is {pause:.1f} s: it is "
+             "faded out as the voice comes back; pause longer, shorten it on the cue line, or "
+             "set sound.sfx_over_voice: true to let it play under the words")
+        fade = min(0.3, pause / 2)
+        clips[i] = dataclasses.replace(clips[i], duration=round(max(pause, 0.05), 3),
+                                       fade_out=max(fade, clips[i].fade_out if
+                                                    clips[i].fade_out < pause else 0.0))
+    return dataclasses.replace(span, clips=tuple(clips))
+
+
 def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool,
              ctx: _Context, cached_only: bool = False) -> _Piece | None:
     """One segment's narration (levelled) and its span; with cached_only, None unless cached."""
@@ -268,6 +298,8 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
                                          warnings.append, _leveler(ctx.sound),
                                          language=ctx.language, script=ctx.script)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
+    if spoken.narration.voice == "take":
+        span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice, take, warnings.append)
     # A span's audio does not depend on where it starts: editing one act re-mixes that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
                     rate, ctx.sound.output.channels,

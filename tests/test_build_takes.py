@@ -36,6 +36,9 @@ def test_a_show_recorded_in_one_take_builds_from_its_segments_with_the_retake_cu
     cuts = [(s.kind, c.line) for s in report.segments for c in s.cuts]
     assert cuts == [("act", flub_line)]
     assert f"(retake, line {flub_line}) from the act-1 segment" in result.output
+    # The report names the recording the team made, and the stretch of it each segment is.
+    assert all(s.take.startswith("episodes/test-event/takes/episode.wav (") for s in report.segments)
+    assert ".podforge-cache" not in result.output
     # The flub was cut before narration: no take has speech its script lacks.
     assert not any("T002" in f for s in report.segments for f in s.findings), result.output
     # The bell (4 s) is cued in a pause of under a second: faded out as the voice comes back.

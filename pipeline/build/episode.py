@@ -99,7 +99,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
             progress.note(f"{takes.episode}: cut {c.start:.2f}-{c.end:.2f} s ({c.reason}, "
                           f"line {c.line}) from the {slug_} segment")
     context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
-                       _relative(script_path, project.root))
+                       _relative(script_path, project.root),
+                       {slug: takes.name(slug) for slug in takes.shown})
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                       hashes(take) if take else asdict(sound.voice),
@@ -182,7 +183,9 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         segments=tuple(SegmentReport(
             span.kind, span.number, _title(script, span.slug), round(span.start, 3),
             round(span.start + span.duration, 3), span.voice,
-            _relative(takes[span.slug], project.root) if takes[span.slug] else None,
+            (takes.shown.get(span.slug) and _relative(takes.episode, project.root) +
+             takes.shown[span.slug][len(str(takes.episode)):]) or
+            (_relative(takes[span.slug], project.root) if takes[span.slug] else None),
             hashes(takes[span.slug]) if takes[span.slug] else None,
             _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
             _figure(measured.lra_lu),
@@ -245,6 +248,7 @@ class _Context:
     force: bool
     language: str = "en"  # the takes' language, for alignment
     script: str = "script.md"  # the script's path, for take findings
+    take_names: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> as shown
 
 
 @dataclass(frozen=True)
@@ -296,10 +300,12 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
             return None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
                                          warnings.append, _leveler(ctx.sound),
-                                         language=ctx.language, script=ctx.script)
+                                         language=ctx.language, script=ctx.script,
+                                         take_name=ctx.take_names.get(segment.slug))
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     if spoken.narration.voice == "take":
-        span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice, take, warnings.append)
+        span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice,
+                               ctx.take_names.get(segment.slug) or take, warnings.append)
     # A span's audio does not depend on where it starts: editing one act re-mixes that act.
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
                     rate, ctx.sound.output.channels,

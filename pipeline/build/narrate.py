@@ -44,7 +44,8 @@ class Spoken:
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
             warn=lambda message: None, leveler: LevelerSettings = LevelerSettings(),
-            *, language: str = "en", script: str = "script.md") -> Spoken:
+            *, language: str = "en", script: str = "script.md",
+            take_name: str | None = None) -> Spoken:
     """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
     loudness (a take and the draft voice alike); a failure leaves nothing behind."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
@@ -54,8 +55,8 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     try:
         with open(tmp, "wb") as sink:
             if take:
-                seconds, cues, sentences, activity, extra = _take(segment, take, rate, sink,
-                                                                  warn, language, script)
+                seconds, cues, sentences, activity, extra = _take(
+                    segment, take, rate, sink, warn, language, script, take_name or str(take))
             else:
                 extra = {}
                 seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
@@ -138,7 +139,7 @@ def _draft(segment: Segment, rate: int, settings: Voice, sink):
 
 
 def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "en",
-          script: str = "script.md"):
+          script: str = "script.md", name: str | None = None):
     """A recorded take at the show's rate, aligned to its text: sentence times for the
     transcript, each cue at the start of the recorded pause between the words around it, and
     the take checked against the script (findings in the linter's form)."""
@@ -170,7 +171,7 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
         warn(result.warning)
     findings: tuple[str, ...] = ()
     if result.method == "aligned":
-        found = takecheck.check(samples, rate, lines, str(take))
+        found = takecheck.check(samples, rate, lines, name or str(take))
         findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
         for finding in findings:
             warn(finding)

@@ -1,9 +1,10 @@
 """Forced alignment on ten minutes of takes made with other voices than the tests use.
 
-Prints the sentence-start error (median, p95) and word-start error of the aligner beside the
-word-count estimate it replaces (the reference, measured in the same run), and the aligner's
-CPU time as a fraction of the audio's length. Targets: median <= 100 ms, p95 <= 250 ms,
-<= 0.3x real time.
+Prints the sentence-start error (median, p95) of the aligner beside the word-count estimate it
+replaces (the reference, measured in the same run), the aligner's CPU time as a fraction of the
+audio's length, and, for a whole-episode recording split by pipeline.audio.onetake, how far each
+segment boundary falls from the recorded pause between the segments. Targets: median <= 100 ms,
+p95 <= 250 ms, <= 0.3x real time, boundaries <= 300 ms.
 
     python bench/bench_align.py [--minutes 10]
 """
@@ -20,7 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from pipeline.audio import align, voice  # noqa: E402
+from pipeline.audio import align, onetake, voice  # noqa: E402
+from pipeline.audio.takecheck import Line  # noqa: E402
 from takes import make_take  # noqa: E402
 
 TEXT = ("On the 15th of January, 1919, a steel tank on Commercial Street burst open. "
@@ -81,6 +83,38 @@ def main() -> None:
     err = np.abs(np.array([s.start for s in result.sentences]) - starts) * 1000
     print(f"one {offset / 60:.1f}-min take ({result.method}): median {np.median(err):.1f} ms, "
           f"p95 {np.percentile(err, 95):.1f} ms, cpu {spent / offset:.3f}x real time")
+
+    boundaries(sentences)
+
+
+def boundaries(sentences: list[str], segments: int = 5) -> None:
+    """A whole-episode take of `segments` segments (two sentences each, other voices): the
+    error of each boundary onetake finds, 0 when it lies inside the true pause."""
+    parts, truth, at = [], [], 0.0
+    for k in range(segments):
+        name, wpm, pitch = VOICES[(k + 1) % len(VOICES)]
+        take = make_take(sentences[2 * k:2 * k + 2], voice_name=name, wpm=wpm, pitch=pitch,
+                         seed=100 + k, gaps=(0.5, 0.9))
+        parts.append(take.samples)
+        truth.append((at + take.starts[0], at + take.ends[-1]))
+        at += len(take.samples) / take.rate
+    rate = make_take(sentences[:1]).rate
+    plan = [(f"seg-{k}", [Line(text, 10 * k + i, 1)
+                          for i, text in enumerate(sentences[2 * k:2 * k + 2])])
+            for k in range(segments)]
+    t0 = time.process_time()
+    found = onetake.split(np.concatenate(parts), rate, plan)
+    spent = time.process_time() - t0
+    errors = []
+    for k in range(1, segments):
+        pause = (truth[k - 1][1], truth[k][0])  # the last word of one, the first of the next
+        cut = found.parts[k].start
+        errors.append(0.0 if pause[0] <= cut <= pause[1] else
+                      min(abs(cut - pause[0]), abs(cut - pause[1])))
+    err = np.array(errors) * 1000
+    print(f"one-take split of {at / 60:.1f} min in {segments} segments: boundary error median "
+          f"{np.median(err):.0f} ms, max {err.max():.0f} ms (0: inside the recorded pause), "
+          f"cpu {spent / at:.3f}x real time")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def main() -> None:
     print(f"{len(takes)} takes, {seconds / 60:.1f} min of audio, voices "
           f"{', '.join(v[0] for v in VOICES)}")
     rows = {"aligned": [], "estimate": []}
+    word_rows: list[float] = []
     cpu = {"aligned": 0.0, "estimate": 0.0}
     for take in takes:
         for kind, run in (("aligned", align.align), ("estimate", align.estimate)):
@@ -64,11 +65,16 @@ def main() -> None:
             if kind == "aligned" and result.method != "aligned":
                 print("  fell back:", result.warning)
             rows[kind] += list(np.array([s.start for s in result.sentences]) - take.starts)
+            if kind == "aligned":
+                word_rows += word_errors(result.words, take.words)
     for kind in rows:
         err = np.abs(rows[kind]) * 1000
         print(f"{kind:9s} sentence start error median {np.median(err):7.1f} ms   "
               f"p95 {np.percentile(err, 95):7.1f} ms   max {err.max():7.1f} ms   "
               f"cpu {cpu[kind] / seconds:.3f}x real time")
+    w = np.abs(word_rows) * 1000
+    print(f"aligned   word start error median {np.median(w):7.1f} ms   p95 "
+          f"{np.percentile(w, 95):7.1f} ms   ({len(w)} words the voice and the script spell alike)")
     ratio = np.median(np.abs(rows["estimate"])) / max(np.median(np.abs(rows["aligned"])), 1e-6)
     print(f"median error: the estimate is {ratio:.0f}x the aligner's")
     # One long take: the windowed path on the whole set.
@@ -85,6 +91,22 @@ def main() -> None:
           f"p95 {np.percentile(err, 95):.1f} ms, cpu {spent / offset:.3f}x real time")
 
     boundaries(sentences)
+
+
+def word_errors(aligned, spoken) -> list[float]:
+    """Start error of each word the aligner and the voice both have, in order (numbers the two
+    spell differently are left out, matched by difflib on the lower-cased words)."""
+    import difflib
+
+    def norm(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalpha())
+
+    a, b = [norm(w.text) for w in aligned], [norm(t) for t, _ in spoken]
+    out = []
+    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for i in range(block.size):
+            out.append(aligned[block.a + i].start - spoken[block.b + i][1])
+    return out
 
 
 def boundaries(sentences: list[str], segments: int = 5) -> None:

@@ -18,6 +18,7 @@ class Take:
     sentences: tuple[str, ...]
     starts: tuple[float, ...]  # when each sentence's first word starts, seconds
     ends: tuple[float, ...]
+    words: tuple[tuple[str, float], ...] = ()  # every word as the voice spoke it, and its start
 
 
 def room(x: np.ndarray, rate: int, seed: int = 0, rt: float = 0.25, noise_db: float = -55.0):
@@ -37,12 +38,14 @@ def room(x: np.ndarray, rate: int, seed: int = 0, rt: float = 0.25, noise_db: fl
 def make_take(sentences, *, rate=16000, voice_name="en-us", wpm=160, pitch=None, seed=0,
               gaps=(0.35, 1.1), lead=0.4, reverb=True) -> Take:
     rng = np.random.default_rng(seed)
-    parts, starts, ends = [np.zeros(int(lead * 22050), np.float32)], [], []
+    parts, starts, ends, words = [np.zeros(int(lead * 22050), np.float32)], [], [], []
     at = len(parts[0])
     for text in sentences:
         speech = voice.speak(text, voice=voice_name, wpm=wpm, pitch=pitch)
         starts.append((at + speech.words[0].start * speech.sample_rate) / speech.sample_rate)
         ends.append((at + speech.words[-1].end * speech.sample_rate) / speech.sample_rate)
+        words += [(w.text, (at + w.start * speech.sample_rate) / speech.sample_rate)
+                  for w in speech.words]
         parts.append(speech.samples)
         at += len(speech.samples)
         gap = np.zeros(int(rng.uniform(*gaps) * 22050), np.float32)
@@ -52,4 +55,4 @@ def make_take(sentences, *, rate=16000, voice_name="en-us", wpm=160, pitch=None,
     x = room(x, 22050, seed) if reverb else x
     if rate != 22050:
         x = soxr.resample(x, 22050, rate).astype(np.float32)
-    return Take(x, rate, tuple(sentences), tuple(starts), tuple(ends))
+    return Take(x, rate, tuple(sentences), tuple(starts), tuple(ends), tuple(words))

@@ -274,7 +274,9 @@ def test_encode_parallel_matches_the_serial_join_and_reencodes_only_what_changed
     assert snr(edited, ours) > snr(edited, whole) - 0.3
 
     # a damaged cache entry is encoded again, not joined
-    victim = next((tmp_path / "cache").glob("*.mp3frames"))
+    # (the newest entry: the edited piece, which the next encode needs; the cache also still
+    # holds that piece's old version, which it does not)
+    victim = max((tmp_path / "cache").glob("*.mp3frames"), key=lambda p: p.stat().st_mtime_ns)
     victim.write_bytes(victim.read_bytes()[:-7])
     out = io.BytesIO()
     repaired = mf.encode_parallel(lambda a, b: edited[a:b], len(x), out, rate=rate,

@@ -134,38 +134,11 @@ class _Token:
 
 
 def _tokens(pcm: bytes, text: align._Text, offset: float) -> list[_Token] | None:
-    found = _decode_with_retakes(pcm, text)
+    found = align._decode(pcm, text)
     if found is None:
         return None
     times, owners = found
     return [_Token(round(a + offset, 3), round(b + offset, 3), w) for (a, b), w in zip(times, owners)]
-
-
-def _decode_with_retakes(pcm: bytes, text: align._Text):
-    """align._decode, keeping the restart silences (align drops silences as fillers)."""
-    import re
-
-    with align._lock:
-        dec = align.decoder()
-        try:
-            align._searches += 1
-            name = f"align{align._searches % 2}"
-            fsg = dec.create_fsg(name, 0, text.final, text.transitions())
-            dec.add_fsg(name, fsg)
-            dec.activate_search(name)
-            dec.start_utt()
-            dec.process_raw(pcm, full_utt=True)
-            dec.end_utt()
-            segs = [(s.word, s.start_frame * align.FRAME, (s.end_frame + 1) * align.FRAME)
-                    for s in dec.seg() or () if s.word not in align._FILLERS]
-        except (RuntimeError, TypeError, ValueError):
-            return None
-    if not segs:
-        return None
-    owners = align._replay(text, [re.sub(r"\(\d+\)$", "", word) for word, _, _ in segs])
-    if owners is None:
-        return None
-    return [(a, b) for _, a, b in segs], owners
 
 
 def retake_cuts(tokens: Sequence[_Token], text: align._Text, lines: Sequence[Line],

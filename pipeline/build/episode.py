@@ -272,9 +272,12 @@ def _within_pauses(span: Span, spoken, allowed: bool, take: Path | None, warn) -
                   and abs(c.start - (span.voice_start + at)) < 1e-6), None)
         if i is None:
             continue
-        first = int(round(at / HOP))
-        speaking = np.flatnonzero(activity[first:])
-        pause = speaking[0] * HOP if len(speaking) else clips[i].duration
+        # The pause: from the cue to the voice's return (past the activity's hangover and the
+        # room's tail that may still read as voice right at the cue).
+        rest = activity[int(round(at / HOP)):]
+        quiet = np.flatnonzero(~rest)
+        back = np.flatnonzero(rest[quiet[0]:]) if len(quiet) else np.array([], int)
+        pause = (quiet[0] + back[0]) * HOP if len(back) else clips[i].duration
         if clips[i].duration <= pause + 0.1 or allowed:
             continue
         warn(f"{take}: [{cue.text.strip('[]')}] (script line {cue.line}) lasts "

@@ -6,9 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 import soxr
 
 from pipeline.audio import voice
+
+needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
+
+# A short story for takes the tests read aloud (original to this project).
+STORY = ["The lighthouse keeper climbed the stairs before dawn.",
+         "Every night he lit the great lamp and watched the water.",
+         "Ships passed safely by the rocks, and the sailors waved at him.",
+         "In the winter the sea froze over completely.",
+         "Nobody came to the island for three long months."]
 
 
 @dataclass(frozen=True)

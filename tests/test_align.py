@@ -16,15 +16,9 @@ from pipeline.audio import voice
 from pipeline.audio.align import Alignment, Sentence, Word
 from pipeline.build.transcript import MAX_CUE_SECONDS, split_long as split_lines
 from pipeline.model import TimedLine as Line
-from takes import make_take
+from takes import STORY, make_take, needs_voice
 
-needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
-STORY = ["The lighthouse keeper climbed the stairs before dawn.",
-         "Every night he lit the great lamp and watched the water.",
-         "Ships passed safely by the rocks, and the sailors waved at him.",
-         "In the winter the sea froze over completely.",
-         "Nobody came to the island for three long months."]
 
 
 def start_errors(result: Alignment, take) -> np.ndarray:

@@ -4,14 +4,12 @@
 import pytest
 import soundfile as sf
 
-from pipeline.audio import voice
 from pipeline.audio.takecheck import segment_lines
 from pipeline.report import BuildReport
 from pipeline.script.parse import parse
-from takes import make_take
+from takes import make_take, needs_voice
 from test_build import SCRIPT, make_show, podforge
 
-needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
 
 @needs_voice

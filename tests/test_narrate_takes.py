@@ -8,14 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.audio import voice
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.build import narrate
 from pipeline.model import Cue, Paragraph, Segment
 from pipeline.show import Voice
-from takes import make_take
+from takes import make_take, needs_voice
 
-needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
 FIRST = ["The lighthouse keeper climbed the stairs before dawn.",
          "Every night he lit the great lamp and watched the water."]

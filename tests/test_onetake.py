@@ -4,12 +4,11 @@ on recordings synthesised with known sentence times, a flub and a sentence read 
 import numpy as np
 import pytest
 
-from pipeline.audio import align, onetake, voice
+from pipeline.audio import align, onetake
 from pipeline.audio.onetake import Cut, Part, _Token
 from pipeline.audio.takecheck import Heard, Line
-from takes import make_take
+from takes import make_take, needs_voice
 
-needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
 SEGMENTS = [("intro", ["Welcome to the lighthouse hour.", "Today we climb the tower."]),
             ("act-1", ["The lighthouse keeper climbed the stairs before dawn.",

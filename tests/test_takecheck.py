@@ -6,17 +6,11 @@ import re
 
 import pytest
 
-from pipeline.audio import takecheck, voice
+from pipeline.audio import takecheck
 from pipeline.audio.takecheck import Heard, Line
-from takes import make_take
+from takes import STORY, make_take, needs_voice
 
-needs_voice = pytest.mark.skipif(not voice.available(), reason="espeak-ng is not available")
 
-STORY = ["The lighthouse keeper climbed the stairs before dawn.",
-         "Every night he lit the great lamp and watched the water.",
-         "Ships passed safely by the rocks, and the sailors waved at him.",
-         "In the winter the sea froze over completely.",
-         "Nobody came to the island for three long months."]
 ADLIB = "I remember my grandmother telling me about this when I was small."
 
 

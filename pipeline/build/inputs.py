@@ -60,7 +60,8 @@ class Job:
 
 
 def prepare(project: Project, script_path: Path, strict: bool = True,
-            say=lambda line: None) -> tuple[Show, Script, dict[str, Asset]]:
+            say=lambda line: None, script: Script | None = None
+            ) -> tuple[Show, Script, dict[str, Asset]]:
     """What every build (and --plan) needs: the show, the script, its assets, validated.
 
     The validator's rules are the build's rules: its findings are printed through `say` as
@@ -72,7 +73,7 @@ def prepare(project: Project, script_path: Path, strict: bool = True,
     show = project.show
     if show is None:
         raise PodforgeError("no show.yaml here or above: the build needs the show's sound design")
-    script = project.read(script_path)
+    script = script or project.read(script_path)  # the caller may have read it already
     if not script.segments:
         raise PodforgeError(f"{script_path}: no segments to build; run `podforge validate "
                             f"{script_path}`")

@@ -10,6 +10,7 @@ from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key
                                    prepare)
 from pipeline.build.takes import takes_for
 from pipeline.files import inside
+from pipeline.model import Script
 from pipeline.progress import Progress
 from pipeline.project import Project, episode_slug
 from pipeline.report import read_report
@@ -28,7 +29,7 @@ def build(project: Project, scripts: list[Path], options: Options,
 
             built.append(build_published(project, path, script, progress, hashes, options.force))
         else:
-            jobs.append(_job(project, path, options, progress, hashes))
+            jobs.append(_job(project, path, script, options, progress, hashes))
     ffmpeg = None
     for job in jobs:
         slug = job.slug
@@ -53,10 +54,10 @@ def build(project: Project, scripts: list[Path], options: Options,
     return built
 
 
-def _job(project: Project, path: Path, options: Options, progress: Progress,
+def _job(project: Project, path: Path, script: Script, options: Options, progress: Progress,
          hashes: Hashes) -> Job:
     """A script read, validated and resolved into everything that decides its build."""
-    show, script, assets = prepare(project, path, options.validate, progress.finding)
+    show, script, assets = prepare(project, path, options.validate, progress.finding, script)
     slug = episode_slug(path, script)
     folder = inside(project.root, project.root / "build" / slug, "the build folder",
                     show.allow_outside)

@@ -92,3 +92,31 @@ def test_the_limiter_s_loss_is_made_up_before_the_encoder():
     assert settled.gain_db > 3.5
     assert loudness.integrated_loudness(out, RATE) == pytest.approx(plan.aim_lufs, abs=0.1)
     assert peak.true_peak_dbtp(out, RATE) <= -1.0
+
+
+def test_a_long_span_settles_in_one_run_from_what_its_excerpts_show():
+    """The limiter's loss is learned on excerpts, so the one whole run lands on the aim; and a
+    prediction that missed would cost a run, not the aim (settle still measures the whole)."""
+    x = hot_peaks(speech(240.0, 0.0, seed=31), seed=4)[:, None]
+    meter = loudness.LoudnessMeter(RATE, 1)
+    meter.add(x)
+    runs = []
+
+    def blocks():
+        runs.append(1)
+        return array_blocks(x)()
+
+    source = SpanSource(blocks, len(x), meter.steps(), read=lambda a, b: x[a:b])
+    plan = SpanMaster(6.0, -1.0, meter.integrated + 6.0)
+    guessed = mastering.predict(source, RATE, 1, plan)
+    assert guessed.gain_db > plan.gain_db  # it makes up what the limiter takes
+    settled = mastering.settle(source, RATE, 1, plan)
+    out = np.concatenate(list(mastering.limited(array_blocks(x)(), 1, RATE, settled)))
+    assert loudness.integrated_loudness(out, RATE) == pytest.approx(plan.aim_lufs, abs=0.1)
+    assert peak.true_peak_dbtp(out, RATE) <= -1.0
+    assert len(runs) == 1
+    # Without random access the same span takes the search's runs and gets the same answer.
+    runs.clear()
+    slow = mastering.settle(SpanSource(blocks, len(x), meter.steps()), RATE, 1, plan)
+    assert len(runs) >= 2
+    assert slow.gain_db == pytest.approx(settled.gain_db, abs=0.15)

@@ -441,7 +441,8 @@ def _master_span(piece: _Piece, key: str, trim: float, shift: float, work: Path,
                             sound.ducking, rate, channels, work / f"mix-{piece.key}")
     settings = _settings(sound)
     source = mastering.SpanSource(mastering.raw_blocks(mix.audio_file, channels), mix.frames,
-                                  mix.steps, piece.spoken.voice_lufs)
+                                  mix.steps, piece.spoken.voice_lufs,
+                                  mastering.raw_reader(mix.audio_file, channels))
     first = mastering.first_plan([source], rate, settings)[0]
     first = dataclasses.replace(first, gain_db=first.gain_db + trim,
                                 aim_lufs=first.aim_lufs + trim,

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 # scipy comes with pyloudnorm (see pipeline.audio): its biquads keep state across blocks.
@@ -29,6 +30,7 @@ from pipeline.audio import loudness, peak
 
 
 Blocks = Callable[[], Iterable[np.ndarray]]  # called once per pass; the same frames each time
+Reader = Callable[[int, int], np.ndarray]  # read(start, stop): those frames, (n, channels)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class SpanSource:
     frames: int
     steps: np.ndarray  # K-weighted 100 ms energies of the mix (render.Rendered.steps)
     voice_lufs: float = -np.inf  # the levelled narration's speech loudness, if known
+    read: Reader | None = None  # random access to the same frames: settle() learns on excerpts
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: Span
                             release_db_per_s=master.release_db_per_s)
     sos = None
     if 0 < master.lowpass_hz < 0.45 * rate:
-        sos = butter(8, master.lowpass_hz, fs=rate, output="sos")
+        sos = _lowpass(master.lowpass_hz, rate)
         state = np.zeros((len(sos), 2, channels))
     for block in blocks:
         x = np.asarray(block, np.float32).reshape(len(block), channels) * gain
@@ -123,6 +126,11 @@ def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: Span
         if len(out := limiter.process(x)):
             yield out
     yield limiter.flush()
+
+
+@lru_cache(maxsize=8)
+def _lowpass(hz: float, rate: int) -> np.ndarray:
+    return butter(8, hz, fs=rate, output="sos")
 
 
 class Sink(Protocol):
@@ -140,10 +148,14 @@ def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
            runs: int = 5, most_db: float = 18.0,
            sink: Callable[[], Sink] | None = None) -> SpanMaster:
     """Raise the gain by what the limiter takes away (at most `most_db`), so the span measures
-    its aim before the encoder. A span the limiter barely touches costs one run. With `sink` (a
-    fresh Sink per run), the run that settles is the output: no pass is made twice."""
+    its aim before the encoder. A span the limiter barely touches costs one run; so does a
+    long one whose source can be read at random (what the limiter takes is learned on
+    excerpts first, see predict). With `sink` (a fresh Sink per run), the run that settles is
+    the output: no pass is made twice."""
     start = master.gain_db
     aim_lufs = master.aim_lufs
+    if source.read is not None and source.frames >= EXCERPT_MIN_S * rate:
+        master = predict(source, rate, channels, master, most_db)
     before: tuple[float, float] | None = None  # (gain, loudness) of the run before
     for run in range(runs):
         meter = loudness.LoudnessMeter(rate, channels)
@@ -159,13 +171,70 @@ def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
             return master
         if out is not None:
             out.discard()
-        # A limiter gives back less than a dB per dB of gain: step by the slope seen so far.
-        slope = 1.0
-        if before is not None and master.gain_db != before[0]:
-            slope = float(np.clip((got - before[1]) / (master.gain_db - before[0]), 0.2, 1.0))
-        before = (master.gain_db, got)
-        gain = np.clip(master.gain_db + (aim_lufs - got) / slope, start - most_db, start + most_db)
-        master = replace(master, gain_db=float(gain))
+        before, master = _step(master, got, aim_lufs, before, start, most_db)
+    return master
+
+
+def _step(master: SpanMaster, got: float, aim_lufs: float, before, start: float,
+          most_db: float) -> tuple[tuple[float, float], SpanMaster]:
+    """The next gain to try: a limiter gives back less than a dB per dB of gain, so step by
+    the slope seen so far (a secant), within most_db of where the search started."""
+    slope = 1.0
+    if before is not None and master.gain_db != before[0]:
+        slope = float(np.clip((got - before[1]) / (master.gain_db - before[0]), 0.2, 1.0))
+    gain = np.clip(master.gain_db + (aim_lufs - got) / slope, start - most_db, start + most_db)
+    return (master.gain_db, got), replace(master, gain_db=float(gain))
+
+
+EXCERPT_MIN_S = 120.0  # shorter spans settle on whole runs: cheap, and too few excerpts
+EXCERPT_EVERY_S = 12.0  # one excerpt per this many seconds of the span ...
+EXCERPT_STEPS = 10  # ... of this many 100 ms loudness steps (so about 8% of the span)
+_WARM_S = 0.25  # limiter and filters run in before an excerpt: their memory is shorter
+
+
+def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
+            most_db: float = 18.0, tries: int = 3) -> SpanMaster:
+    """The gain at which the limited span should measure its aim, found on excerpts.
+
+    The limiter's loss (unlimited minus limited loudness) is measured on a second of every
+    twelve, each run in from a quarter second before (the limiter's memory is 50 ms, the
+    low-pass's less), and the span's limited loudness predicted as its mix's loudness plus
+    the gain minus that loss. A secant on the prediction finds the gain; settle() then
+    checks it on the whole span, which a prediction only spares a run, never replaces."""
+    step = rate // 10
+    steps = np.asarray(source.steps, np.float64)
+    mix = loudness.LoudnessMeter.integrated_of(steps, rate)
+    count = len(steps) // EXCERPT_STEPS
+    every = max(1, round(EXCERPT_EVERY_S * 10 / EXCERPT_STEPS))
+    picks = [k * EXCERPT_STEPS for k in range(every // 2, count, every)]
+    if not np.isfinite(mix) or len(picks) < 10:
+        return master
+    raw = np.concatenate([steps[j:j + EXCERPT_STEPS] for j in picks])
+    warm = round(_WARM_S * rate)
+    pieces = [(j * step, (j + EXCERPT_STEPS) * step) for j in picks]
+    excerpts = [(min(warm, a), source.read(max(0, a - warm), b)) for a, b in pieces]
+    if loudness.LoudnessMeter.integrated_of(raw, rate) == -np.inf:
+        return master
+
+    def predicted(trial: SpanMaster) -> float:
+        limited_steps = []
+        for lead, x in excerpts:
+            out = np.concatenate(list(limited([x], channels, rate, trial)))
+            meter = loudness.LoudnessMeter(rate, channels)
+            meter.power(out[:lead])  # the K-filter settles on the run-in
+            meter.add(out[lead:])
+            limited_steps.append(meter.steps()[:EXCERPT_STEPS])
+        unlimited = loudness.LoudnessMeter.integrated_of(raw, rate) + trial.gain_db
+        loss = unlimited - loudness.LoudnessMeter.integrated_of(
+            np.concatenate(limited_steps), rate)
+        return mix + trial.gain_db - loss
+
+    start, before = master.gain_db, None
+    for _ in range(tries):
+        got = predicted(master)
+        if not np.isfinite(got) or abs(master.aim_lufs - got) < SETTLED_LU / 2:
+            break
+        before, master = _step(master, got, master.aim_lufs, before, start, most_db)
     return master
 
 
@@ -175,4 +244,13 @@ def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) ->
         with open(path, "rb") as f:
             while len(block := np.fromfile(f, "<f4", window * channels)):
                 yield block.reshape(-1, channels)
+    return read
+
+
+def raw_reader(path: str | os.PathLike, channels: int) -> Reader:
+    """Random access to the same raw float32 file: frames [start, stop)."""
+    def read(start: int, stop: int) -> np.ndarray:
+        with open(path, "rb") as f:
+            f.seek(start * 4 * channels)
+            return np.fromfile(f, "<f4", (stop - start) * channels).reshape(-1, channels)
     return read

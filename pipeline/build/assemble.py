@@ -117,27 +117,42 @@ def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking,
                   ) -> Rendered:
     """Mix one span to `stem`.f32 (+ .steps.npy); a failure leaves nothing behind."""
     frames = round(span.duration * rate)
-    duck = _duck_levels(span, spoken, ducking)
-    meter = loudness.LoudnessMeter(rate, channels)
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as sink, _Voice(spoken.audio_file) as narration:
-            for start in range(0, frames, WINDOW):
-                n = min(WINDOW, frames - start)
-                window = bytearray(n * channels * _WIDTH)
-                for clip in span.clips:
-                    _overlay(window, start, clip, narration, bank, duck, rate, channels)
-                out = (np.frombuffer(window, "<i4").astype(np.float32)
-                       / np.float32(SCALE)).reshape(-1, channels)
-                meter.add(out)
-                sink.write(out.tobytes())
-                tick((start + n) / frames)
-        steps = meter.steps()
+        with open(tmp, "wb") as sink:
+            steps = mix_range(span, spoken, bank, ducking, rate, channels, 0, frames, sink, tick)
         save_array(stem.with_suffix(".steps.npy"), steps)
         os.replace(tmp, stem.with_suffix(".f32"))
     finally:
         tmp.unlink(missing_ok=True)
     return Rendered(stem.with_suffix(".f32"), frames, steps)
+
+
+def mix_range(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rate: int,
+              channels: int, first: int, end: int, sink, tick=lambda f: None,
+              warm: int = 0) -> np.ndarray:
+    """Frames [first, end) of the span's mix, written to `sink` (at its position), and their
+    loudness steps. The meter's filters run in over `warm` frames mixed before `first` (the
+    build mixes a span in blocks on every core; a block's steps then join its neighbours')."""
+    duck = _duck_levels(span, spoken, ducking)
+    meter = loudness.LoudnessMeter(rate, channels)
+    lead = max(0, first - warm)
+    windows = ([(lead, first - lead)] if first > lead else []) + \
+        [(start, min(WINDOW, end - start)) for start in range(first, end, WINDOW)]
+    with _Voice(spoken.audio_file) as narration:
+        for start, n in windows:
+            window = bytearray(n * channels * _WIDTH)
+            for clip in span.clips:
+                _overlay(window, start, clip, narration, bank, duck, rate, channels)
+            out = (np.frombuffer(window, "<i4").astype(np.float32)
+                   / np.float32(SCALE)).reshape(-1, channels)
+            if start < first:
+                meter.power(out)  # the run-in: heard by the filters, not counted
+                continue
+            meter.add(out)
+            sink.write(out.tobytes())
+            tick((start + n - first) / max(1, end - first))
+    return meter.steps()
 
 
 def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:

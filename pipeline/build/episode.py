@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.audio import decode
+from pipeline.audio import decode, loudness
 
 from pipeline.build import narrate as narration_stage
 from pipeline.publish.artwork import cover_art, read_cover
@@ -38,7 +38,7 @@ from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.assets import measured
 from pipeline.build.inputs import Built, Job, Options, asset_hashes, outputs_whole, prepare
 from pipeline.build.takes import split_episode, takes_for
-from pipeline.build.assemble import AssetBank, assemble_span, load_span
+from pipeline.build.assemble import AssetBank, Rendered, load_span, mix_range
 from pipeline.build import mastering, segmentwise
 from pipeline.audio.measure import Measured
 from pipeline.audio.mp3frames import encode_file
@@ -361,9 +361,9 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
             bank = AssetBank(ctx.assets, rate, channels)
             for name in sorted({c.asset for i in need for c in pieces[i].span.clips if c.asset}):
                 bank.segment(name)  # decoded and converted once: the forked workers inherit it
-            jobs = [(pieces[i], keys[i], trim, shifts[i], work, ctx) for i in sorted(need)]
-            for i, path in zip(sorted(need), _in_parallel(_master_span, jobs, progress.update)):
-                audio[keys[i]] = path
+            audio.update(_master_spans({i: pieces[i] for i in sorted(need)},
+                                       {i: keys[i] for i in need}, trim, shifts, work, ctx,
+                                       progress.update))
             spans = [dataclasses.replace(s, audio=audio.get(s.key)) for s in spans]
         if ctx.force and passes == 1:
             for k in piece_keys:  # --force encodes every piece again
@@ -427,73 +427,163 @@ def _master_entry(cache: Path, key: str) -> dict | None:
         return None
 
 
-def _master_span(piece: _Piece, key: str, trim: float, shift: float, work: Path,
-                 ctx: _Context) -> Path:
-    """Mix a span (pydub) and master it alone: its gain from its own loudness (voice-anchored),
-    plus the episode's trim, into its limiter below the ceiling by the encoder's headroom and
-    its learned shift. The mastered audio goes to `work` (this build's); its settings and
-    edges to the cache."""
+BLOCK_STEPS = 300  # loudness steps (100 ms) per block a span is mixed and limited in: 30 s
+
+
+def _blocks(frames: int, rate: int) -> list[tuple[int, int]]:
+    """A span's blocks: whole loudness steps each, so their steps join into the span's."""
+    size = BLOCK_STEPS * (rate // 10)
+    starts = list(range(0, frames, size))[:max(1, round(frames / size))]  # no short last one
+    return list(zip(starts, [*starts[1:], frames]))
+
+
+def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
+                  shifts: list[float], work: Path, ctx: _Context, tick) -> dict[str, Path]:
+    """Mix each span (pydub) and master it alone, a block at a time on every core, so one long
+    act uses both cores too: its gain from its own loudness (voice-anchored) plus the
+    episode's trim, the limiter's loss predicted on excerpts, its limiter below the ceiling
+    by the encoder's headroom and its learned shift; a span whose whole run misses its aim
+    runs again at the search's next gain (pipeline.build.mastering). Each block runs in from
+    WARM_S before it, so the joins are seamless. The mastered audio goes to `work` (this
+    build's); its settings and edges to the cache."""
     sound, out = ctx.sound, ctx.sound.output
     rate, channels = out.sample_rate, out.channels
-    mix = load_span(work / f"mix-{piece.key}", round(piece.span.duration * rate), channels)
-    if mix is None:
-        mix = assemble_span(piece.span, piece.spoken, AssetBank(ctx.assets, rate, channels),
-                            sound.ducking, rate, channels, work / f"mix-{piece.key}")
     settings = _settings(sound)
-    source = mastering.SpanSource(mastering.raw_blocks(mix.audio_file, channels), mix.frames,
-                                  mix.steps, piece.spoken.voice_lufs,
-                                  mastering.raw_reader(mix.audio_file, channels))
-    first = mastering.first_plan([source], rate, settings)[0]
-    first = dataclasses.replace(first, gain_db=first.gain_db + trim,
-                                aim_lufs=first.aim_lufs + trim,
-                                ceiling_dbtp=first.ceiling_dbtp - shift)
-    target = work / f"master-{key}.f32"
-    kept: list[_MasterSink] = []
+    sizes = {i: round(p.span.duration * rate) for i, p in pieces.items()}
+    blocks = {i: _blocks(n, rate) for i, n in sizes.items()}
+    warm = round(mastering.WARM_S * rate)
 
-    def sink() -> _MasterSink:
-        kept[:] = [_MasterSink(target, segmentwise.edge_samples(rate), channels)]
-        return kept[0]
+    # 1. The mixes (one made earlier in this build is read back).
+    mixes = {i: load_span(work / f"mix-{p.key}", sizes[i], channels) for i, p in pieces.items()}
+    todo = [i for i, m in mixes.items() if m is None]
+    made = _in_blocks(_mix_block, todo, blocks, sizes, channels,
+                      lambda i: work / f"mix-{pieces[i].key}",
+                      lambda i, f0, f1, tmp: (pieces[i], f0, f1, tmp, warm, ctx), tick)
+    for i, (path, steps) in made.items():
+        save_array(path.with_suffix(".steps.npy"), steps)
+        mixes[i] = Rendered(path, sizes[i], steps)
 
-    plan_ = mastering.settle(source, rate, channels, first, sink=sink)  # its last run is kept
-    stem = ctx.cache / f"master-{key}"
-    save_array(stem.with_suffix(".head.npy"), kept[0].head)
-    save_array(stem.with_suffix(".tail.npy"), kept[0].tail)
-    save_json(stem.with_suffix(".json"), {"gain_db": round(plan_.gain_db, 3),
-                                          "ceiling_dbtp": round(plan_.ceiling_dbtp, 3),
-                                          "frames": kept[0].frames})
-    return target
+    # 2. Each span's first plan, the limiter's loss predicted on its excerpts.
+    firsts = {}
+    for i, m in mixes.items():
+        first = mastering.first_plan([_source(m, pieces[i].spoken.voice_lufs, channels)], rate,
+                                     settings)[0]
+        firsts[i] = dataclasses.replace(first, gain_db=first.gain_db + trim,
+                                        aim_lufs=first.aim_lufs + trim,
+                                        ceiling_dbtp=first.ceiling_dbtp - shifts[i])
+    order = list(mixes)
+    guessed = _in_parallel(_predict, [(mixes[i], pieces[i].spoken.voice_lufs, firsts[i], rate,
+                                       channels) for i in order], tick)
+    searches = {i: mastering.Search(g, start=firsts[i].gain_db) for i, g in zip(order, guessed)}
+
+    # 3. Limited runs, block by block, until each span measures its aim.
+    done: dict[str, Path] = {}
+    todo = order
+    while todo:
+        runs = _in_blocks(_limit_block, todo, blocks, sizes, channels,
+                          lambda i: work / f"master-{keys[i]}",
+                          lambda i, f0, f1, tmp: (mixes[i].audio_file, f0, f1, sizes[i],
+                                                  searches[i].master, tmp, warm, rate,
+                                                  channels), tick, keep=False)
+        again = []
+        for i, (path, steps, head, tail) in runs.items():
+            master = searches[i].master
+            if not searches[i].settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
+                again.append(i)
+                continue
+            target = path.with_suffix(".f32")
+            os.replace(path.with_suffix(".run"), target)
+            stem = ctx.cache / f"master-{keys[i]}"
+            save_array(stem.with_suffix(".head.npy"), head)
+            save_array(stem.with_suffix(".tail.npy"), tail)
+            save_json(stem.with_suffix(".json"), {"gain_db": round(master.gain_db, 3),
+                                                  "ceiling_dbtp": round(master.ceiling_dbtp, 3),
+                                                  "frames": sizes[i]})
+            done[keys[i]] = target
+        todo = again
+    return done
 
 
-class _MasterSink:
-    """A settling run's mastered audio, written as it is made, with its first and last `edge`
-    frames (a neighbour's encoding context); the run that settles renames it into place."""
+def _source(mix: Rendered, voice_lufs: float, channels: int) -> mastering.SpanSource:
+    return mastering.SpanSource(mastering.raw_blocks(mix.audio_file, channels), mix.frames,
+                                mix.steps, voice_lufs, mastering.raw_reader(mix.audio_file,
+                                                                            channels))
 
-    def __init__(self, target: Path, edge: int, channels: int):
-        self.target, self.edge, self.frames = target, edge, 0
-        self._heads: list[np.ndarray] = []
-        self.tail = np.zeros((0, channels), np.float32)
-        self._temp = target.with_suffix(".tmp")
-        self._file = open(self._temp, "wb")
 
-    def write(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, np.float32)
-        if self.frames < self.edge:
-            self._heads.append(block[:self.edge - self.frames])
-        self.tail = np.concatenate([self.tail, block])[-self.edge:]
-        self.frames += len(block)
-        self._file.write(block.tobytes())
+def _predict(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate: int,
+             channels: int) -> mastering.SpanMaster:
+    return mastering.predict(_source(mix, voice_lufs, channels), rate, channels, first)
 
-    @property
-    def head(self) -> np.ndarray:
-        return np.concatenate(self._heads)[:self.edge]
 
-    def keep(self) -> None:
-        self._file.close()
-        os.replace(self._temp, self.target)
+def _in_blocks(fn, spans: list[int], blocks, sizes, channels: int, stem, job, tick,
+               keep: bool = True) -> dict:
+    """fn over every block of every span, on every core, each writing its frames into its
+    span's file (made to size first); per span: the file (renamed to .f32 when `keep`, else
+    left as .run) and the blocks' results joined (steps concatenated; the first block's head
+    and the last block's tail)."""
+    files = {}
+    for i in spans:
+        files[i] = stem(i).with_suffix(".run")
+        with open(files[i], "wb") as f:
+            f.truncate(sizes[i] * 4 * channels)
+    jobs = [(i, f0, f1) for i in spans for f0, f1 in blocks[i]]
+    results = _in_parallel(fn, [job(i, f0, f1, files[i]) for i, f0, f1 in jobs], tick)
+    out = {}
+    for i in spans:
+        mine = [r for (j, _, _), r in zip(jobs, results) if j == i]
+        steps = np.concatenate([m[0] for m in mine]) if mine else np.zeros(0)
+        if keep:
+            os.replace(files[i], files[i].with_suffix(".f32"))
+            out[i] = (files[i].with_suffix(".f32"), steps)
+        else:
+            out[i] = (files[i].with_suffix(""), steps, mine[0][1], mine[-1][2])
+    return out
 
-    def discard(self) -> None:
-        self._file.close()
-        self._temp.unlink(missing_ok=True)
+
+def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Context):
+    """Frames [f0, f1) of a span's mix into `path`; their loudness steps."""
+    sound, out = ctx.sound, ctx.sound.output
+    with open(path, "r+b") as sink:
+        sink.seek(f0 * 4 * out.channels)
+        return (mix_range(piece.span, piece.spoken, AssetBank(ctx.assets, out.sample_rate,
+                                                                out.channels),
+                          sound.ducking, out.sample_rate, out.channels, f0, f1, sink,
+                          warm=warm),)
+
+
+def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
+                 path: Path, warm: int, rate: int, channels: int):
+    """Frames [f0, f1) of a span through its gain and limiter into `path`, run in from `warm`
+    frames before f0 (the limiter's and filters' memory is shorter): their loudness steps,
+    and the span's first and last edge frames where this block holds them."""
+    edge = min(segmentwise.edge_samples(rate), frames)
+    lead = max(0, f0 - warm)
+    read = mastering.raw_reader(mix, channels)
+
+    def blocks():
+        for a in range(lead, f1, 1 << 17):
+            yield read(a, min(f1, a + (1 << 17)))
+
+    meter = loudness.LoudnessMeter(rate, channels)
+    head, tail, at = [], np.zeros((0, channels), np.float32), lead
+    with open(path, "r+b") as sink:
+        sink.seek(f0 * 4 * channels)
+        for block in mastering.limited(blocks(), channels, rate, master):
+            block = np.ascontiguousarray(block, np.float32)
+            if at < f0:  # the run-in
+                skip = min(len(block), f0 - at)
+                meter.power(block[:skip])
+                block, at = block[skip:], at + skip
+            if len(block):
+                meter.add(block)
+                sink.write(block.tobytes())
+                if at < edge:
+                    head.append(block[:edge - at])
+                if at + len(block) > frames - edge:
+                    tail = np.concatenate([tail, block])[-edge:]
+                at += len(block)
+    head = np.concatenate(head) if f0 == 0 and head else None
+    return meter.steps(), head, tail if f1 == frames else None
 
 
 def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:

@@ -151,45 +151,58 @@ def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
     its aim before the encoder. A span the limiter barely touches costs one run; so does a
     long one whose source can be read at random (what the limiter takes is learned on
     excerpts first, see predict). With `sink` (a fresh Sink per run), the run that settles is
-    the output: no pass is made twice."""
-    start = master.gain_db
-    aim_lufs = master.aim_lufs
-    if source.read is not None and source.frames >= EXCERPT_MIN_S * rate:
-        master = predict(source, rate, channels, master, most_db)
-    before: tuple[float, float] | None = None  # (gain, loudness) of the run before
-    for run in range(runs):
+    the output: no pass is made twice. (The build runs the same search a block at a time on
+    every core: pipeline.build.episode.)"""
+    search = Search(predict(source, rate, channels, master, most_db), runs, most_db,
+                    start=master.gain_db)
+    while True:
         meter = loudness.LoudnessMeter(rate, channels)
         out = sink() if sink else None
-        for block in limited(source.blocks(), channels, rate, master):
+        for block in limited(source.blocks(), channels, rate, search.master):
             meter.add(block)
             if out is not None:
                 out.write(block)
-        got = meter.integrated
-        if not np.isfinite(got) or abs(aim_lufs - got) < SETTLED_LU or run == runs - 1:
+        if search.settled(meter.integrated):
             if out is not None:
                 out.keep()
-            return master
+            return search.master
         if out is not None:
             out.discard()
-        before, master = _step(master, got, aim_lufs, before, start, most_db)
-    return master
 
 
-def _step(master: SpanMaster, got: float, aim_lufs: float, before, start: float,
-          most_db: float) -> tuple[tuple[float, float], SpanMaster]:
-    """The next gain to try: a limiter gives back less than a dB per dB of gain, so step by
-    the slope seen so far (a secant), within most_db of where the search started."""
-    slope = 1.0
-    if before is not None and master.gain_db != before[0]:
-        slope = float(np.clip((got - before[1]) / (master.gain_db - before[0]), 0.2, 1.0))
-    gain = np.clip(master.gain_db + (aim_lufs - got) / slope, start - most_db, start + most_db)
-    return (master.gain_db, got), replace(master, gain_db=float(gain))
+class Search:
+    """The search for the gain that lands a limited span on its aim: told what each run
+    measured, it says whether that run is the one to keep, else moves the gain. A limiter
+    gives back less than a dB per dB of gain, so it steps by the slope seen so far (a
+    secant), within most_db of where it started."""
+
+    def __init__(self, master: SpanMaster, runs: int = 5, most_db: float = 18.0, *,
+                 start: float | None = None, tolerance: float = SETTLED_LU):
+        self.master, self.runs, self.most_db, self.tolerance = master, runs, most_db, tolerance
+        self.start = master.gain_db if start is None else start
+        self._before: tuple[float, float] | None = None  # (gain, loudness) of the run before
+        self._done = 0
+
+    def settled(self, got: float) -> bool:
+        self._done += 1
+        aim = self.master.aim_lufs
+        if not np.isfinite(got) or abs(aim - got) < self.tolerance or self._done >= self.runs:
+            return True
+        slope = 1.0
+        if self._before is not None and self.master.gain_db != self._before[0]:
+            slope = float(np.clip((got - self._before[1]) /
+                                  (self.master.gain_db - self._before[0]), 0.2, 1.0))
+        gain = np.clip(self.master.gain_db + (aim - got) / slope,
+                       self.start - self.most_db, self.start + self.most_db)
+        self._before = (self.master.gain_db, got)
+        self.master = replace(self.master, gain_db=float(gain))
+        return False
 
 
 EXCERPT_MIN_S = 120.0  # shorter spans settle on whole runs: cheap, and too few excerpts
 EXCERPT_EVERY_S = 12.0  # one excerpt per this many seconds of the span ...
 EXCERPT_STEPS = 10  # ... of this many 100 ms loudness steps (so about 8% of the span)
-_WARM_S = 0.25  # limiter and filters run in before an excerpt: their memory is shorter
+WARM_S = 0.25  # limiter and filters run in before an excerpt: their memory is shorter
 
 
 def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
@@ -200,7 +213,10 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
     twelve, each run in from a quarter second before (the limiter's memory is 50 ms, the
     low-pass's less), and the span's limited loudness predicted as its mix's loudness plus
     the gain minus that loss. A secant on the prediction finds the gain; settle() then
-    checks it on the whole span, which a prediction only spares a run, never replaces."""
+    checks it on the whole span, which a prediction only spares a run, never replaces. A span
+    shorter than EXCERPT_MIN_S, or one that cannot be read at random, keeps `master`."""
+    if source.read is None or source.frames < EXCERPT_MIN_S * rate:
+        return master
     step = rate // 10
     steps = np.asarray(source.steps, np.float64)
     mix = loudness.LoudnessMeter.integrated_of(steps, rate)
@@ -210,7 +226,7 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
     if not np.isfinite(mix) or len(picks) < 10:
         return master
     raw = np.concatenate([steps[j:j + EXCERPT_STEPS] for j in picks])
-    warm = round(_WARM_S * rate)
+    warm = round(WARM_S * rate)
     pieces = [(j * step, (j + EXCERPT_STEPS) * step) for j in picks]
     excerpts = [(min(warm, a), source.read(max(0, a - warm), b)) for a, b in pieces]
     if loudness.LoudnessMeter.integrated_of(raw, rate) == -np.inf:
@@ -229,13 +245,10 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
             np.concatenate(limited_steps), rate)
         return mix + trial.gain_db - loss
 
-    start, before = master.gain_db, None
-    for _ in range(tries):
-        got = predicted(master)
-        if not np.isfinite(got) or abs(master.aim_lufs - got) < SETTLED_LU / 2:
-            break
-        before, master = _step(master, got, master.aim_lufs, before, start, most_db)
-    return master
+    search = Search(master, tries, most_db, tolerance=SETTLED_LU / 2)
+    while not search.settled(predicted(search.master)):
+        pass
+    return search.master
 
 
 def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) -> Blocks:

@@ -53,7 +53,7 @@ def test_pydub_assembly_places_gains_loops_and_cuts_exactly(tmp_path):
     assert x.shape == (9 * RATE, 2) and np.abs(x).max() > 0.3
     voice = np.fromfile(spoken.audio_file, "<f4")
     bed, sting = bank["bed"], bank["sting"]
-    duck = assemble._duck_levels(span, spoken, Ducking())
+    duck = assemble.duck_levels(span, spoken, Ducking())
     n = len(x)
     want = np.zeros_like(x)
     want[RATE:RATE + len(voice)] += voice[:, None]

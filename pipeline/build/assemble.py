@@ -130,11 +130,12 @@ def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking,
 
 def mix_range(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rate: int,
               channels: int, first: int, end: int, sink, tick=lambda f: None,
-              warm: int = 0) -> np.ndarray:
+              warm: int = 0, duck: np.ndarray | None = None) -> np.ndarray:
     """Frames [first, end) of the span's mix, written to `sink` (at its position), and their
     loudness steps. The meter's filters run in over `warm` frames mixed before `first` (the
-    build mixes a span in blocks on every core; a block's steps then join its neighbours')."""
-    duck = _duck_levels(span, spoken, ducking)
+    build mixes a span in blocks on every core; a block's steps then join its neighbours').
+    `duck` is the span's ducking envelope (duck_levels), if the caller keeps it across blocks."""
+    duck = duck_levels(span, spoken, ducking) if duck is None else duck
     meter = loudness.LoudnessMeter(rate, channels)
     lead = max(0, first - warm)
     windows = ([(lead, first - lead)] if first > lead else []) + \
@@ -191,7 +192,7 @@ class _Voice:
         (self._flac or self._raw).close()
 
 
-def _duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
+def duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
     """Music gain per hop across the span: down while the voice speaks, up in its pauses."""
     hops = int(np.ceil(span.duration / HOP)) + 1
     active = np.zeros(hops, bool)

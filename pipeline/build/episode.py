@@ -38,7 +38,7 @@ from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.assets import measured
 from pipeline.build.inputs import Built, Job, Options, asset_hashes, outputs_whole, prepare
 from pipeline.build.takes import split_episode, takes_for
-from pipeline.build.assemble import AssetBank, Rendered, load_span, mix_range
+from pipeline.build.assemble import AssetBank, Rendered, duck_levels, load_span, mix_range
 from pipeline.build import mastering, segmentwise
 from pipeline.audio.measure import Measured
 from pipeline.audio.mp3frames import encode_file
@@ -456,7 +456,7 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     # 1. The mixes (one made earlier in this build is read back).
     mixes = {i: load_span(work / f"mix-{p.key}", sizes[i], channels) for i, p in pieces.items()}
     todo = [i for i, m in mixes.items() if m is None]
-    made = _in_blocks(_mix_block, todo, blocks, sizes, channels,
+    made = _in_blocks(_mix_block, todo, blocks, sizes, 4 * channels,
                       lambda i: work / f"mix-{pieces[i].key}",
                       lambda i, f0, f1, tmp: (pieces[i], f0, f1, tmp, warm, ctx), tick)
     for i, (path, steps) in made.items():
@@ -480,7 +480,7 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     done: dict[str, Path] = {}
     todo = order
     while todo:
-        runs = _in_blocks(_limit_block, todo, blocks, sizes, channels,
+        runs = _in_blocks(_limit_block, todo, blocks, sizes, 2 * channels,
                           lambda i: work / f"master-{keys[i]}",
                           lambda i, f0, f1, tmp: (mixes[i].audio_file, f0, f1, sizes[i],
                                                   searches[i].master, tmp, warm, rate,
@@ -491,7 +491,7 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
             if not searches[i].settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
                 again.append(i)
                 continue
-            target = path.with_suffix(".f32")
+            target = path.with_suffix(".pcm")
             os.replace(path.with_suffix(".run"), target)
             stem = ctx.cache / f"master-{keys[i]}"
             save_array(stem.with_suffix(".head.npy"), head)
@@ -515,17 +515,17 @@ def _predict(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate
     return mastering.predict(_source(mix, voice_lufs, channels), rate, channels, first)
 
 
-def _in_blocks(fn, spans: list[int], blocks, sizes, channels: int, stem, job, tick,
+def _in_blocks(fn, spans: list[int], blocks, sizes, frame_bytes: int, stem, job, tick,
                keep: bool = True) -> dict:
     """fn over every block of every span, on every core, each writing its frames into its
-    span's file (made to size first); per span: the file (renamed to .f32 when `keep`, else
+    span's file (made to size first: `frame_bytes` a frame); per span: the file (renamed to .f32 when `keep`, else
     left as .run) and the blocks' results joined (steps concatenated; the first block's head
     and the last block's tail)."""
     files = {}
     for i in spans:
         files[i] = stem(i).with_suffix(".run")
         with open(files[i], "wb") as f:
-            f.truncate(sizes[i] * 4 * channels)
+            f.truncate(sizes[i] * frame_bytes)
     jobs = [(i, f0, f1) for i in spans for f0, f1 in blocks[i]]
     results = _in_parallel(fn, [job(i, f0, f1, files[i]) for i, f0, f1 in jobs], tick)
     out = {}
@@ -540,15 +540,21 @@ def _in_blocks(fn, spans: list[int], blocks, sizes, channels: int, stem, job, ti
     return out
 
 
+_DUCKS: dict[str, np.ndarray] = {}  # a worker's last span's ducking envelope, by mix key
+
+
 def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Context):
     """Frames [f0, f1) of a span's mix into `path`; their loudness steps."""
     sound, out = ctx.sound, ctx.sound.output
+    if piece.key not in _DUCKS:
+        _DUCKS.clear()
+        _DUCKS[piece.key] = duck_levels(piece.span, piece.spoken, sound.ducking)
     with open(path, "r+b") as sink:
         sink.seek(f0 * 4 * out.channels)
         return (mix_range(piece.span, piece.spoken, AssetBank(ctx.assets, out.sample_rate,
                                                                 out.channels),
                           sound.ducking, out.sample_rate, out.channels, f0, f1, sink,
-                          warm=warm),)
+                          warm=warm, duck=_DUCKS[piece.key]),)
 
 
 def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
@@ -567,16 +573,17 @@ def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.Spa
     meter = loudness.LoudnessMeter(rate, channels)
     head, tail, at = [], np.zeros((0, channels), np.float32), lead
     with open(path, "r+b") as sink:
-        sink.seek(f0 * 4 * channels)
+        sink.seek(f0 * 2 * channels)
         for block in mastering.limited(blocks(), channels, rate, master):
-            block = np.ascontiguousarray(block, np.float32)
             if at < f0:  # the run-in
                 skip = min(len(block), f0 - at)
                 meter.power(block[:skip])
                 block, at = block[skip:], at + skip
             if len(block):
+                pcm = segmentwise.pcm16(block)
+                block = segmentwise.from_pcm16(pcm)  # the edges hold what the file holds
                 meter.add(block)
-                sink.write(block.tobytes())
+                sink.write(pcm.tobytes())
                 if at < edge:
                     head.append(block[:edge - at])
                 if at + len(block) > frames - edge:

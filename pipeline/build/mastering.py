@@ -20,7 +20,6 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Protocol
 
 import numpy as np
 # scipy comes with pyloudnorm (see pipeline.audio): its biquads keep state across blocks.
@@ -133,41 +132,24 @@ def _lowpass(hz: float, rate: int) -> np.ndarray:
     return butter(8, hz, fs=rate, output="sos")
 
 
-class Sink(Protocol):
-    """Where a settling run's output goes: kept if that run settles, else discarded."""
-
-    def write(self, block: np.ndarray) -> None: ...
-    def keep(self) -> None: ...
-    def discard(self) -> None: ...
-
-
 SETTLED_LU = 0.1  # close enough: the measured MP3's correction takes up what is left
 
 
 def settle(source: SpanSource, rate: int, channels: int, master: SpanMaster,
-           runs: int = 5, most_db: float = 18.0,
-           sink: Callable[[], Sink] | None = None) -> SpanMaster:
+           runs: int = 5, most_db: float = 18.0) -> SpanMaster:
     """Raise the gain by what the limiter takes away (at most `most_db`), so the span measures
     its aim before the encoder. A span the limiter barely touches costs one run; so does a
     long one whose source can be read at random (what the limiter takes is learned on
-    excerpts first, see predict). With `sink` (a fresh Sink per run), the run that settles is
-    the output: no pass is made twice. (The build runs the same search a block at a time on
-    every core: pipeline.build.episode.)"""
+    excerpts first, see predict). The build runs the same search a block at a time on every
+    core, keeping the run that settles (pipeline.build.episode)."""
     search = Search(predict(source, rate, channels, master, most_db), runs, most_db,
                     start=master.gain_db)
     while True:
         meter = loudness.LoudnessMeter(rate, channels)
-        out = sink() if sink else None
         for block in limited(source.blocks(), channels, rate, search.master):
             meter.add(block)
-            if out is not None:
-                out.write(block)
         if search.settled(meter.integrated):
-            if out is not None:
-                out.keep()
             return search.master
-        if out is not None:
-            out.discard()
 
 
 class Search:

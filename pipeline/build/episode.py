@@ -600,7 +600,8 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> li
     many workers as cores: an episode's few big acts then share the cores evenly instead of
     one core idling while another finishes the last act. Workers ignore Ctrl-C: on an
     interrupt (or any failure) this process kills them and removes the temporary files they
-    leave in `scratch` (named `*.tmp<pid>` or `.*.<pid>.tmp`), so nothing half-made remains.
+    leave in `scratch` (named `*.tmp<pid>`, `*.tmp<pid>.<ext>` or `.*.<pid>.tmp`), so nothing
+    half-made remains.
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), 2 * cores) if cores > 1 else 1
@@ -634,7 +635,8 @@ def _stop_workers(pool: ProcessPoolExecutor, scratch: Path | None) -> None:
     for process in processes:
         process.join()
         if scratch is not None:
-            for pattern in (f"*.tmp{process.pid}", f".*.{process.pid}.tmp"):
+            for pattern in (f"*.tmp{process.pid}", f"*.tmp{process.pid}.*",
+                            f".*.{process.pid}.tmp"):
                 for left in scratch.glob(pattern):
                     left.unlink(missing_ok=True)
 

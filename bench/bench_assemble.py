@@ -30,7 +30,7 @@ from pipeline.audio.encode import Mp3Writer  # noqa: E402
 from pipeline.manifest import Asset  # noqa: E402
 from pipeline.model import Clip, Narration, Span  # noqa: E402
 from pipeline.build.narrate import HOP, Spoken  # noqa: E402
-from pipeline.build.assemble import AssetBank, WINDOW, _duck_levels, _ramp  # noqa: E402
+from pipeline.build.assemble import AssetBank, WINDOW, duck_levels, _ramp  # noqa: E402
 from pipeline.show import Ducking  # noqa: E402
 from synth import RATE, music, sine, speech  # noqa: E402
 
@@ -39,7 +39,7 @@ def numpy_mix(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rat
               channels: int, out: Path) -> Path:
     """The same span mixed with numpy alone, window by window (the reference)."""
     frames = round(span.duration * rate)
-    duck = _duck_levels(span, spoken, ducking)
+    duck = duck_levels(span, spoken, ducking)
     meter = loudness.LoudnessMeter(rate, channels)  # the build meters every span either way
     with open(out, "wb") as sink, open(spoken.audio_file, "rb") as narration:
         for w0 in range(0, frames, WINDOW):

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import assume, example, given, settings, strategies as st
 
 from pipeline.audio.peak import Limiter, true_peak_dbtp
+from pipeline.build.episode import BLOCK_STEPS, _blocks
 from pipeline.build.transcript import MAX_CUE_CHARS, MAX_CUE_SECONDS, split_long
 from pipeline.model import TimedLine
 from pipeline.script.text import match_template, render_template
@@ -190,3 +191,15 @@ def test_split_lines_cover_their_time_keep_every_word_and_fit_a_caption(lines):
             assert len(p.text) <= MAX_CUE_CHARS, p
             assert p.end - p.start <= MAX_CUE_SECONDS + 5e-4, p
     assert at == len(out)
+
+
+@given(st.integers(0, 48_000 * 3600), st.sampled_from([22_050, 44_100, 48_000]))
+def test_a_span_s_blocks_cover_it_in_whole_loudness_steps(frames, rate):
+    """Blocks are mixed and limited apart and their loudness steps joined: they must tile the
+    span, and all but the last must hold whole 100 ms steps (else the joined steps drift)."""
+    blocks = _blocks(frames, rate)
+    assert blocks[0][0] == 0 and blocks[-1][1] == frames
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    step = rate // 10
+    assert all((b - a) % step == 0 and b - a == BLOCK_STEPS * step for a, b in blocks[:-1])
+    assert len(blocks) == 1 or blocks[-1][1] - blocks[-1][0] >= BLOCK_STEPS * step // 2

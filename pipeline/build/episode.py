@@ -433,7 +433,8 @@ BLOCK_STEPS = 300  # loudness steps (100 ms) per block a span is mixed and limit
 def _blocks(frames: int, rate: int) -> list[tuple[int, int]]:
     """A span's blocks: whole loudness steps each, so their steps join into the span's."""
     size = BLOCK_STEPS * (rate // 10)
-    starts = list(range(0, frames, size))[:max(1, round(frames / size))]  # no short last one
+    starts = list(range(0, max(frames, 1), size))[:max(1, round(frames / size))]  # no short
+    # last one, and one block (maybe empty) even for an empty span
     return list(zip(starts, [*starts[1:], frames]))
 
 
@@ -589,8 +590,9 @@ def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.Spa
                 if at + len(block) > frames - edge:
                     tail = np.concatenate([tail, block])[-edge:]
                 at += len(block)
-    head = np.concatenate(head) if f0 == 0 and head else None
-    return meter.steps(), head, tail if f1 == frames else None
+    if f0 == 0:
+        head = np.concatenate(head) if head else np.zeros((0, channels), np.float32)
+    return meter.steps(), head if f0 == 0 else None, tail if f1 == frames else None
 
 
 def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:

@@ -38,8 +38,11 @@ class LoudnessMeter:
         # pyloudnorm's own K-weighting coefficients, so the two meters cannot drift apart.
         stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
                   IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")]
-        self._sos = np.array([np.r_[s.b, s.a] for s in stages])
-        self._state = np.zeros((len(stages), 2, channels))
+        # Filtered in float32 (scipy's float32 biquads run five times faster than its float64
+        # ones, and their error is far below a hundredth of a LU: tested against pyloudnorm);
+        # the energies are summed in float64.
+        self._sos = np.array([np.r_[s.b, s.a] for s in stages], np.float32)
+        self._state = np.zeros((len(stages), 2, channels), np.float32)
         self._weights = _CHANNEL_WEIGHTS[:channels]
         self._frames = 0
         self._partial = 0.0  # weighted energy of the step still filling
@@ -50,16 +53,15 @@ class LoudnessMeter:
         carried on (add() bins it into steps; a caller may bin it otherwise)."""
         # A whisper of DC keeps the filter state out of subnormal numbers, which digital
         # silence would otherwise decay it into, making the filter ten times slower.
-        x = np.add(block, 1e-18, dtype=np.float64).reshape(len(block), -1)
+        x = np.add(block, np.float32(1e-18), dtype=np.float32).reshape(len(block), -1)
         if x.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got {x.shape[1]}")
         if not len(x):
             return np.zeros(0)
         y, self._state = sosfilt(self._sos, x, axis=0, zi=self._state)
-        y *= y
-        power = y[:, 0] * self._weights[0]
+        power = np.square(y[:, 0], dtype=np.float64) * self._weights[0]
         for c in range(1, self.channels):
-            power += y[:, c] * self._weights[c]
+            power += np.square(y[:, c], dtype=np.float64) * self._weights[c]
         return power
 
     def add(self, block: np.ndarray) -> None:

@@ -460,7 +460,10 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     made = _in_blocks(_mix_block, todo, blocks, sizes, 4 * channels,
                       lambda i: work / f"mix-{pieces[i].key}",
                       lambda i, f0, f1, tmp: (pieces[i], f0, f1, tmp, warm, ctx), tick)
-    for i, (path, steps) in made.items():
+    for i, (run, results) in made.items():
+        steps = np.concatenate([r[0] for r in results])
+        path = run.with_suffix(".f32")
+        os.replace(run, path)
         save_array(path.with_suffix(".steps.npy"), steps)
         mixes[i] = Rendered(path, sizes[i], steps)
 
@@ -485,15 +488,17 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                           lambda i: work / f"master-{keys[i]}",
                           lambda i, f0, f1, tmp: (mixes[i].audio_file, f0, f1, sizes[i],
                                                   searches[i].master, tmp, warm, rate,
-                                                  channels), tick, keep=False)
+                                                  channels), tick)
         again = []
-        for i, (path, steps, head, tail) in runs.items():
+        for i, (run, results) in runs.items():
             master = searches[i].master
+            steps = np.concatenate([r[0] for r in results])
             if not searches[i].settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
                 again.append(i)
                 continue
-            target = path.with_suffix(".pcm")
-            os.replace(path.with_suffix(".run"), target)
+            head, tail = results[0][1], results[-1][2]
+            target = run.with_suffix(".pcm")
+            os.replace(run, target)
             stem = ctx.cache / f"master-{keys[i]}"
             save_array(stem.with_suffix(".head.npy"), head)
             save_array(stem.with_suffix(".tail.npy"), tail)
@@ -516,12 +521,11 @@ def _predict(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate
     return mastering.predict(_source(mix, voice_lufs, channels), rate, channels, first)
 
 
-def _in_blocks(fn, spans: list[int], blocks, sizes, frame_bytes: int, stem, job, tick,
-               keep: bool = True) -> dict:
+def _in_blocks(fn, spans: list[int], blocks, sizes, frame_bytes: int, stem, job,
+               tick) -> dict[int, tuple[Path, list]]:
     """fn over every block of every span, on every core, each writing its frames into its
-    span's file (made to size first: `frame_bytes` a frame); per span: the file (renamed to .f32 when `keep`, else
-    left as .run) and the blocks' results joined (steps concatenated; the first block's head
-    and the last block's tail)."""
+    span's `.run` file (made to size first, `frame_bytes` a frame): per span, that file and
+    its blocks' results in order."""
     files = {}
     for i in spans:
         files[i] = stem(i).with_suffix(".run")
@@ -529,16 +533,7 @@ def _in_blocks(fn, spans: list[int], blocks, sizes, frame_bytes: int, stem, job,
             f.truncate(sizes[i] * frame_bytes)
     jobs = [(i, f0, f1) for i in spans for f0, f1 in blocks[i]]
     results = _in_parallel(fn, [job(i, f0, f1, files[i]) for i, f0, f1 in jobs], tick)
-    out = {}
-    for i in spans:
-        mine = [r for (j, _, _), r in zip(jobs, results) if j == i]
-        steps = np.concatenate([m[0] for m in mine]) if mine else np.zeros(0)
-        if keep:
-            os.replace(files[i], files[i].with_suffix(".f32"))
-            out[i] = (files[i].with_suffix(".f32"), steps)
-        else:
-            out[i] = (files[i].with_suffix(""), steps, mine[0][1], mine[-1][2])
-    return out
+    return {i: (files[i], [r for (j, _, _), r in zip(jobs, results) if j == i]) for i in spans}
 
 
 _DUCKS: dict[str, np.ndarray] = {}  # a worker's last span's ducking envelope, by mix key

@@ -100,7 +100,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                           f"line {c.line}) from the {slug_} segment")
     context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
                        _relative(script_path, project.root),
-                       {slug: takes.name(slug) for slug in takes.shown})
+                       {slug: takes.name(slug) for slug in takes.stretch})
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                       hashes(take) if take else asdict(sound.voice),
@@ -183,9 +183,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
         segments=tuple(SegmentReport(
             span.kind, span.number, _title(script, span.slug), round(span.start, 3),
             round(span.start + span.duration, 3), span.voice,
-            (takes.shown.get(span.slug) and _relative(takes.episode, project.root) +
-             takes.shown[span.slug][len(str(takes.episode)):]) or
-            (_relative(takes[span.slug], project.root) if takes[span.slug] else None),
+            takes.name(span.slug, lambda path: _relative(path, project.root)),
             hashes(takes[span.slug]) if takes[span.slug] else None,
             _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
             _figure(measured.lra_lu),

@@ -208,14 +208,16 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
     picks = [k * EXCERPT_STEPS for k in range(every // 2, count, every)]
     if not np.isfinite(mix) or len(picks) < 10:
         return master
-    raw = np.concatenate([steps[j:j + EXCERPT_STEPS] for j in picks])
+    raw = loudness.LoudnessMeter.integrated_of(
+        np.concatenate([steps[j:j + EXCERPT_STEPS] for j in picks]), rate)  # before the gain
+    if raw == -np.inf:
+        return master
     warm = round(WARM_S * rate)
     pieces = [(j * step, (j + EXCERPT_STEPS) * step) for j in picks]
     excerpts = [(min(warm, a), source.read(max(0, a - warm), b)) for a, b in pieces]
-    if loudness.LoudnessMeter.integrated_of(raw, rate) == -np.inf:
-        return master
 
     def predicted(trial: SpanMaster) -> float:
+        """mix + gain - loss, the loss being raw + gain - the limited excerpts' loudness."""
         limited_steps = []
         for lead, x in excerpts:
             out = np.concatenate(list(limited([x], channels, rate, trial)))
@@ -223,10 +225,8 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
             meter.power(out[:lead])  # the K-filter settles on the run-in
             meter.add(out[lead:])
             limited_steps.append(meter.steps()[:EXCERPT_STEPS])
-        unlimited = loudness.LoudnessMeter.integrated_of(raw, rate) + trial.gain_db
-        loss = unlimited - loudness.LoudnessMeter.integrated_of(
+        return mix - raw + loudness.LoudnessMeter.integrated_of(
             np.concatenate(limited_steps), rate)
-        return mix + trial.gain_db - loss
 
     search = Search(master, tries, most_db, tolerance=SETTLED_LU / 2)
     while not search.settled(predicted(search.master)):

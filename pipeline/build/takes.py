@@ -17,6 +17,7 @@ from pathlib import Path
 from pipeline.errors import PodforgeError
 from pipeline.files import inside
 from pipeline.model import Script
+from pipeline.timefmt import tenths
 
 SOUNDFILE_TYPES = (".wav", ".flac", ".ogg", ".mp3")  # libsndfile reads these
 FFMPEG_TYPES = (".m4a", ".aac", ".opus", ".webm")  # what phones record: decoded through ffmpeg
@@ -36,13 +37,16 @@ class Takes:
     episode: Path | None = None
     warnings: tuple[str, ...] = ()
     cuts: dict[str, tuple] = dataclasses.field(default_factory=dict)  # slug -> onetake.Cut
-    # slug -> how a person finds the take: the whole-episode recording and the stretch of it
-    shown: dict[str, str] = dataclasses.field(default_factory=dict)
+    # slug -> where a one-take segment lies in the whole-episode recording ("0:12.3–1:45.6")
+    stretch: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    def name(self, slug: str) -> str | None:
-        """The take as the team knows it (not the cache's copy of a one-take segment)."""
+    def name(self, slug: str, path=str) -> str | None:
+        """The take as the team knows it (not the cache's copy of a one-take segment), its
+        files written by `path` (a relative path for the report, say)."""
+        if slug in self.stretch:
+            return f"{path(self.episode)} ({self.stretch[slug]})"
         take = self.by_segment.get(slug)
-        return self.shown.get(slug) or (str(take) if take is not None else None)
+        return path(take) if take is not None else None
 
     def __getitem__(self, slug: str) -> Path | None:
         return self.by_segment[slug]
@@ -143,18 +147,13 @@ def split_episode(script: Script, takes: Takes, cache: Path, rate: int, language
             raise ValueError("missing audio")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         parts = _split_now(source, segments, cache, key, rate, language, say, align, onetake)
-    by_segment, cuts, shown = dict(takes.by_segment), {}, {}
+    by_segment, cuts, stretch = dict(takes.by_segment), {}, {}
     for slug, take in takes.by_segment.items():
         if take is None and slug in parts:
             by_segment[slug] = Path(parts[slug]["file"])
             cuts[slug] = tuple(onetake.Cut(**c) for c in parts[slug]["cuts"])
-            shown[slug] = (f"{source} ({_at(parts[slug]['start'])}–"
-                           f"{_at(parts[slug]['end'])})")
-    return dataclasses.replace(takes, by_segment=by_segment, cuts=cuts, shown=shown)
-
-
-def _at(seconds: float) -> str:
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+            stretch[slug] = f"{tenths(parts[slug]['start'])}–{tenths(parts[slug]['end'])}"
+    return dataclasses.replace(takes, by_segment=by_segment, cuts=cuts, stretch=stretch)
 
 
 def _split_now(source, segments, cache, key, rate, language, say, align, onetake) -> dict:

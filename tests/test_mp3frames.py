@@ -365,3 +365,29 @@ def test_caller_keys_skip_reading_cached_pieces_and_encode_file_is_atomic(tmp_pa
                        piece_seconds=0.5, workers=2)
     assert (tmp_path / "again.mp3").read_bytes() == untagged
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mp3", "cache", "out.mp3"]
+
+
+@pytest.mark.parametrize("rate, channels", [(44100, 2), (24000, 1)])
+def test_a_piece_decodes_in_process_as_ffmpeg_decodes_it(monkeypatch, rate, channels):
+    """The build measures each piece as decoded by libsndfile's mpg123 (no pipe, no process);
+    ffmpeg, the fallback, gives the same samples at the same offsets and the same figures."""
+    from pipeline.build import segmentwise as sw
+
+    if not sw._MPG123:
+        pytest.skip("this libsndfile has no MP3 decoder: the build uses ffmpeg")
+    rng = np.random.default_rng(3)
+    n = rate * 4
+    x = (0.2 * rng.standard_normal((n, channels))).astype(np.float32)
+    piece = mf.plan_pieces(n, [n // 3], rate=rate, piece_seconds=2.0)[1]
+    ffmpeg = find_ffmpeg()
+    data, _ = mf.encode_with_context(x[piece.read_start:piece.read_end], piece,
+                                     channels=channels, ffmpeg=ffmpeg)
+    spf = mf.samples_per_frame(rate)
+    here = sw._decoded(data, piece, rate, channels, ffmpeg)
+    measured_here = sw.piece_measures(data, piece, rate, channels, ffmpeg, spf)
+    monkeypatch.setattr(sw, "_MPG123", False)
+    there = sw._decoded(data, piece, rate, channels, ffmpeg)
+    assert here.shape == there.shape
+    assert np.max(np.abs(here - there)) < 1e-4
+    np.testing.assert_allclose(measured_here, sw.piece_measures(data, piece, rate, channels,
+                                                                ffmpeg, spf), rtol=1e-3)

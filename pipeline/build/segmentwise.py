@@ -18,6 +18,7 @@ the pieces', without decoding a 30-minute MP3 on every build (tested against ffm
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
 import soxr
 
 from pipeline.audio import loudness, measure, mp3frames
@@ -205,13 +207,7 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
                    spf: int) -> np.ndarray:
     """(2, chunks): K-weighted energy and oversampled peak of the piece's own samples per spf,
     decoded from all its frames (context included)."""
-    done = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mp3",
-                           "-i", "pipe:0", "-f", "f32le", "-ac", str(channels), "-ar", str(rate),
-                           "pipe:1"], input=data, capture_output=True)
-    if done.returncode != 0:
-        raise EncoderError(f"ffmpeg cannot decode piece {piece.index} it encoded: "
-                           f"{done.stderr.decode(errors='replace').strip()[-200:]}")
-    y = np.frombuffer(done.stdout, "<f4").reshape(-1, channels)
+    y = _decoded(data, piece, rate, channels, ffmpeg)
     a = piece.start - piece.read_start + _DELAY
     b = a + (piece.end - piece.start)
     if len(y) < b:
@@ -239,6 +235,30 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         peaks.append(chunk)
     peaks = np.concatenate(peaks) if peaks else np.zeros(len(chunks))
     return np.stack([energy, peaks.astype(np.float64)])
+
+
+def _decoded(data: bytes, piece: mp3frames.Piece, rate: int, channels: int, ffmpeg: str
+             ) -> np.ndarray:
+    """A piece's frames as a player decodes them: in this process by libsndfile's mpg123 where
+    the wheel has it (a third of ffmpeg's cost, with no pipe; the two agree within 2e-6 and
+    sample for sample), else by ffmpeg."""
+    if _MPG123:
+        try:
+            y, own = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except (soundfile.LibsndfileError, RuntimeError) as e:
+            raise EncoderError(f"cannot decode piece {piece.index} it encoded: {e}") from None
+        if (own, y.shape[1]) == (rate, channels):
+            return y
+    done = subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "mp3",
+                           "-i", "pipe:0", "-f", "f32le", "-ac", str(channels), "-ar", str(rate),
+                           "pipe:1"], input=data, capture_output=True)
+    if done.returncode != 0:
+        raise EncoderError(f"ffmpeg cannot decode piece {piece.index} it encoded: "
+                           f"{done.stderr.decode(errors='replace').strip()[-200:]}")
+    return np.frombuffer(done.stdout, "<f4").reshape(-1, channels)
+
+
+_MPG123 = "MP3" in soundfile.available_formats()
 
 
 def figures(energy: np.ndarray, peaks: np.ndarray, samples: int, rate: int, spf: int

@@ -82,6 +82,15 @@ def test_rate_changes_duration():
     assert voice.speak(TEXT, wpm=120).duration > 1.4 * voice.speak(TEXT, wpm=220).duration
 
 
+def test_the_same_text_gives_the_same_samples_whatever_was_said_before():
+    # espeak-ng carries its pitch flutter's and roughness's phase from one utterance to the next.
+    first = voice.speak(TEXT)
+    voice.speak("Something else entirely, and said faster and higher!", wpm=220, pitch=80)
+    again = voice.speak(TEXT)
+    assert np.array_equal(first.samples, again.samples)
+    assert first.words == again.words and first.sentences == again.sentences
+
+
 def test_pitch_raises_the_voice_and_none_restores_the_default():
     default = f0(voice.speak(TEXT))
     assert f0(voice.speak(TEXT, pitch=90)) > 1.3 * f0(voice.speak(TEXT, pitch=10))

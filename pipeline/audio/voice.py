@@ -148,6 +148,22 @@ def _load():
     return lib
 
 
+# espeak-ng keeps function statics in wavegen.c from one utterance to the next that no API call
+# resets (not even espeak_Terminate): the phase of the pitch flutter (Flutter_ix, which moves where
+# voiced stretches end) and of the roughness modulation (cycle_count). The same text then came out
+# a few samples different after other text, so a draft build depended on what its worker had said
+# before. speak() therefore closes the library after each utterance and the next loads it afresh:
+# about 6 ms a call (espeak lists its voices again), a few per cent of a paragraph's synthesis.
+def _unload():
+    """Close the library, so that the next call loads it afresh, statics and all. Hold _lock."""
+    global _lib
+    import _ctypes
+
+    _lib.espeak_Terminate()
+    (getattr(_ctypes, "dlclose", None) or _ctypes.FreeLibrary)(_lib._handle)
+    _lib = None
+
+
 def available() -> bool:
     """Whether the draft voice can speak here: benchmarks and tests say so instead of failing."""
     try:
@@ -236,6 +252,7 @@ def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None 
             _pcm.clear()
             _events.clear()
             _interrupted.clear()
+            _unload()  # the same text, the same samples, whatever came before
     if status != 0:
         raise PodforgeError(f"draft voice: espeak-ng failed to synthesize (error {status})")
     ints = np.frombuffer(pcm, np.int16)

@@ -30,6 +30,7 @@ class Episode:
 
     report: BuildReport
     folder: Path  # build/<slug>/
+    digest: str = ""  # sha256 of report.json as read: what the episode's page is drawn from
 
     @property
     def slug(self) -> str:
@@ -172,12 +173,13 @@ def find_episodes(root: Path, now: dt.datetime, include_scheduled: bool = False,
     notes: list[str] = []
     for path in sorted((root / "build").glob("*/report.json")):
         try:
-            report = BuildReport.from_json(path.read_text(encoding="utf-8"))
+            data = path.read_bytes()
+            report = BuildReport.from_json(data.decode("utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
             notes.append(f"{path.relative_to(root)}: not a build report this podforge reads "
                          f"({err}); left out: build that episode again")
             continue
-        reports.append(Episode(report, path.parent))
+        reports.append(Episode(report, path.parent, hashlib.sha256(data).hexdigest()))
     published, scheduled, drafts, gone = [], [], [], []
     for e in reports:
         script = root / e.report.script

@@ -94,11 +94,18 @@ def content_name(name: str, sha256: str) -> str:
     return f"{path.stem}-{sha256[:12]}{path.suffix}"
 
 
+_CONTENT_TAIL = re.compile(r"-[0-9a-f]{12}\.mp3")
+
+
 def prune_media(folder: Path, stem: str, keep: str) -> None:
-    """Remove an episode's audio published under older content names (`stem-<hash>.mp3`)."""
-    for old in folder.glob(f"{stem}-" + "[0-9a-f]" * 12 + ".mp3"):
-        if old.name != keep:
-            old.unlink(missing_ok=True)
+    """Remove an episode's audio published under older content names (`stem-<hash>.mp3`).
+    One listing and a compiled pattern: pathlib's glob compiles its pattern on every call."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if name != keep and name.startswith(stem) and \
+                    _CONTENT_TAIL.fullmatch(name, len(stem)):
+                Path(entry.path).unlink(missing_ok=True)
 
 
 def prune(out: Path, slugs: set[str], keep: set[str]) -> None:

@@ -100,8 +100,11 @@ def ledger_text(ledger: Ledger) -> str:
                               width=100)
 
 
-def write_ledger(root: Path, ledger: Ledger) -> int:
-    """Write published.yaml (durably: it outlives any feed) if it changed; 1 if written."""
+def write_ledger(root: Path, ledger: Ledger, read: Ledger | None = None) -> int:
+    """Write published.yaml (durably: it outlives any feed) if it changed; 1 if written.
+    `read`: the ledger as read from the file; one equal to it is not even put into words."""
+    if read is not None and ledger == read and (root / NAME).is_file():
+        return 0
     path, text = root / NAME, ledger_text(ledger)
     try:
         if path.read_text(encoding="utf-8") == text:

@@ -83,7 +83,8 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
     check_show(show)
     found = find_episodes(root, now, include_scheduled, show.draft_voice)
     notes = [*found.notes, *_left_out(found)]
-    ledger, renamed = recognise_renames(read_ledger(root),
+    pinned = read_ledger(root)
+    ledger, renamed = recognise_renames(pinned,
                                         [*found.published, *found.scheduled, *found.drafts])
     notes += renamed
     _check_unbuilt(found, ledger)
@@ -103,7 +104,7 @@ def publish(show: Show, root: Path | str, out_dir: Path | str = "feed",
         feed = feed_xml(show, ordered, urls, urls.base + quote(art_name), show_guid, guids, now)
         # The ledger first: a feed must never carry a guid the ledger has not pinned.
         written += write_ledger(root, record(ledger, show_guid, (
-            (e, guids[e.slug], e.audio_url(urls)) for e in ordered), now.date()))
+            (e, guids[e.slug], e.audio_url(urls)) for e in ordered), now.date()), pinned)
         written += output.write(out / "feed.xml", feed, durable=True)
         output.prune(out, {e.slug for e in ordered}, {art_name, thumbnail_name(art_name)})
     return PublishResult(out / "feed.xml", urls.feed, tuple(e.slug for e in ordered),

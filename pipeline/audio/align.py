@@ -348,20 +348,16 @@ _IPA = {"aɪ": "AY", "aɪə": "AY ER", "aɪɚ": "AY ER", "aʊ": "AW", "b": "B", 
         "eə": "EH R", "ɪə": "IH R", "ʊə": "UH R", "a": "AA", "ɬ": "L", "ç": "HH", "ʍ": "W",
         "ɫ": "L", "l̩": "AH L", "y": "UW", "ø": "ER", "œ": "ER", "ɣ": "G", "β": "B", "ɲ": "N Y"}
 _IPA_PHONES = sorted({p for v in _IPA.values() for p in v.split()})
-_espeak_ready = False
 
 
 def _espeak_ipa(word: str) -> list[str]:
     """espeak-ng's (en-us) phonemes for `word`, as IPA symbols one per phoneme."""
-    global _espeak_ready
     from pipeline.audio import voice
 
     with voice._lock:  # espeak-ng is one global C state, shared with the draft voice
-        lib = voice._load()
-        if not _espeak_ready:
-            lib.espeak_TextToPhonemes.restype = C.c_char_p
-            lib.espeak_TextToPhonemes.argtypes = [C.POINTER(C.c_void_p), C.c_int, C.c_int]
-            _espeak_ready = True
+        lib = voice._load()  # loaded afresh after each utterance: its signature is set each time
+        lib.espeak_TextToPhonemes.restype = C.c_char_p
+        lib.espeak_TextToPhonemes.argtypes = [C.POINTER(C.c_void_p), C.c_int, C.c_int]
         if lib.espeak_SetVoiceByName(b"en-us") != 0:
             return []
         buf = C.create_string_buffer(word.encode("utf-8"))

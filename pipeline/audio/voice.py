@@ -153,7 +153,8 @@ def _load():
 # voiced stretches end) and of the roughness modulation (cycle_count). The same text then came out
 # a few samples different after other text, so a draft build depended on what its worker had said
 # before. speak() therefore closes the library after each utterance and the next loads it afresh:
-# about 6 ms a call (espeak lists its voices again), a few per cent of a paragraph's synthesis.
+# about 5 ms a call (load 1.0 ms, espeak listing its voices again 4.0), a few per cent of a
+# paragraph's synthesis.
 def _unload():
     """Close the library, so that the next call loads it afresh, statics and all. Hold _lock."""
     global _lib

@@ -84,3 +84,36 @@ def test_a_script_edited_after_recording_gives_a_finding_in_the_linter_form(tmp_
     assert finding.startswith("episodes/x/script.md:5:1: T001 warning: “The keeper kept a diary")
     assert f"is not in {path}" in finding and finding in warnings
     del take
+
+
+@needs_voice
+def test_a_draft_spoken_on_every_core_is_the_serial_draft_sample_for_sample(tmp_path):
+    """The edited act's paragraphs are spoken in parallel runs (pipeline.build.episode); the
+    narration, its cue times and its sentences are the serial ones, and no run file is left."""
+    from pipeline.build import episode
+
+    paragraphs = tuple(Paragraph(f"{FIRST[k % 2]} {SECOND[k % 2]}", 3 + 2 * k, 3 + 2 * k)
+                       for k in range(5))
+    cue = Cue("sfx", "foghorn", None, 8, 1, "[SFX: foghorn]")
+    act = Segment("act", 1, 2, number=1, title="Dawn", paragraphs=paragraphs, cues=(cue,))
+    (tmp_path / "serial").mkdir()
+    (tmp_path / "parallel").mkdir()
+    serial = narrate.narrate(act, None, 44100, Voice(), tmp_path / "serial" / "n")
+    parallel = narrate.narrate(act, None, 44100, Voice(), tmp_path / "parallel" / "n",
+                               speak_all=episode._speak_on_every_core(tmp_path / "parallel"))
+    a, b = sf.read(serial.audio_file)[0], sf.read(parallel.audio_file)[0]
+    assert len(a) == len(b) > 44100 * 10 and np.array_equal(a, b)
+    assert parallel.sentences == serial.sentences and len(serial.sentences) == 10
+    assert parallel.narration == serial.narration
+    assert sorted(p.name for p in (tmp_path / "parallel").iterdir()) == ["n.flac", "n.json",
+                                                                         "n.npy"]
+
+
+def test_paragraph_runs_keep_the_order_and_share_the_length():
+    from pipeline.build.episode import _runs
+
+    texts = [f"paragraph {k} " + "word " * (k % 4) for k in range(11)]
+    for count in (1, 2, 4, 20):
+        runs = _runs(texts, count)
+        assert [t for run in runs for t in run] == texts and len(runs) <= count
+    assert len(_runs(texts, 4)) == 4 and _runs([], 4) == []

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -112,6 +113,9 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                      key=lambda i: -script.segments[i].words)  # longest first: balanced cores
     if missing:
         progress.stage(slug, "narrate")
+    if len(missing) == 1 and (os.cpu_count() or 1) > 1:  # an edited act: both cores speak it
+        todo[missing[0]] = (*todo[missing[0]][:-1], dataclasses.replace(
+            context, speak_on_every_core=True))
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update, scratch=cache)):
         pieces[i] = piece
@@ -247,6 +251,7 @@ class _Context:
     language: str = "en"  # the takes' language, for alignment
     script: str = "script.md"  # the script's path, for take findings
     take_names: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> as shown
+    speak_on_every_core: bool = False  # the one segment to narrate: its paragraphs in parallel
 
 
 @dataclass(frozen=True)
@@ -302,7 +307,9 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
                                          warnings.append, _leveler(ctx.sound),
                                          language=ctx.language, script=ctx.script,
-                                         take_name=ctx.take_names.get(segment.slug))
+                                         take_name=ctx.take_names.get(segment.slug),
+                                         speak_all=_speak_on_every_core(ctx.cache)
+                                         if ctx.speak_on_every_core else None)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     if spoken.narration.voice == "take":
         span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice,
@@ -312,6 +319,52 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
                     rate, ctx.sound.output.channels,
                     sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
     return _Piece(spoken, span, key, tuple(warnings))
+
+
+def _speak_on_every_core(scratch: Path):
+    """narrate's speak_all on every core: the paragraphs in contiguous runs of about equal
+    length, each run spoken by a worker into a file of its own in `scratch`, read back a
+    paragraph at a time, in order (memory holds a paragraph, not the act)."""
+    def speak_all(texts: list[str], rate: int, settings):
+        runs = _runs(texts, 2 * (os.cpu_count() or 1))
+        done = _in_parallel(_speak_run, [(run, rate, settings, scratch) for run in runs],
+                            lambda fraction: None, scratch=scratch)
+        try:
+            for path, said in done:
+                with open(path, "rb") as f:
+                    for frames, sentences in said:
+                        yield np.fromfile(f, "<f4", frames), sentences
+        finally:
+            for path, _ in done:
+                Path(path).unlink(missing_ok=True)
+    return speak_all
+
+
+def _runs(texts: list[str], count: int) -> list[list[str]]:
+    """`texts` cut into at most `count` contiguous runs of about equal length."""
+    ends = np.cumsum([len(t) for t in texts])
+    if not len(ends):
+        return []
+    cuts = np.searchsorted(ends, ends[-1] * np.arange(1, count) / count, side="right")
+    bounds = sorted({0, *(int(c) for c in cuts), len(texts)})
+    return [texts[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _speak_run(texts: list[str], rate: int, settings, scratch: Path):
+    """A run of paragraphs in the draft voice into a temporary file: its path, and each
+    paragraph's length in samples and sentences."""
+    fd, path = tempfile.mkstemp(dir=scratch, prefix="speech-", suffix=f".tmp{os.getpid()}")
+    said = []
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for text in texts:
+                samples, sentences = narration_stage.speak_paragraph(text, rate, settings)
+                f.write(np.ascontiguousarray(samples, "<f4").tobytes())
+                said.append((len(samples), sentences))
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, said
 
 
 @dataclass(frozen=True)

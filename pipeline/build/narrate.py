@@ -45,12 +45,16 @@ class Spoken:
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
             warn=lambda message: None, leveler: LevelerSettings = LevelerSettings(),
             *, language: str = "en", script: str = "script.md",
-            take_name: str | None = None) -> Spoken:
+            take_name: str | None = None, speak_all=None) -> Spoken:
     """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
-    loudness (a take and the draft voice alike); a failure leaves nothing behind."""
+    loudness (a take and the draft voice alike); a failure leaves nothing behind.
+
+    `speak_all(texts, rate, settings)`, if given, yields each paragraph's draft speech as
+    speak_paragraph() would, in order: the build hands one that speaks them on every core when
+    this segment is the only one to narrate (an edited act)."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")
-    levelled = stem.with_suffix(f".lev{os.getpid()}")
+    levelled = stem.with_suffix(f".tmp{os.getpid()}.lev")  # names the interrupt cleanup knows
     packed = stem.with_suffix(f".tmp{os.getpid()}.flac")
     try:
         with open(tmp, "wb") as sink:
@@ -59,7 +63,8 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
                     segment, take, rate, sink, warn, language, script, take_name or str(take))
             else:
                 extra = {}
-                seconds, cues, sentences, activity = _draft(segment, rate, settings, sink)
+                seconds, cues, sentences, activity = _draft(segment, rate, settings, sink,
+                                                            speak_all or speak_serially)
         plan = level_file(tmp, levelled, rate, leveler, name=str(take or segment.slug))
         for message in plan.warnings:
             warn(message)
@@ -117,21 +122,33 @@ def _save(spoken: Spoken, path: Path) -> None:
     save_json(path, data)
 
 
-def _draft(segment: Segment, rate: int, settings: Voice, sink):
+def speak_paragraph(text: str, rate: int, settings: Voice) -> tuple[np.ndarray, tuple]:
+    """One paragraph in the draft voice at `rate`, and its sentences: (start, end, text) in
+    seconds into it. Alone: the same text always gives the same samples."""
+    speech = voice.speak(text, voice=settings.name, wpm=settings.words_per_minute)
+    samples = speech.samples if speech.sample_rate == rate else soxr.resample(
+        speech.samples, speech.sample_rate, rate, quality="HQ")
+    return samples, tuple((s.start, s.end, s.text) for s in speech.sentences)
+
+
+def speak_serially(texts: list[str], rate: int, settings: Voice):
+    return (speak_paragraph(text, rate, settings) for text in texts)
+
+
+def _draft(segment: Segment, rate: int, settings: Voice, sink, speak_all=speak_serially):
     """Speak paragraph by paragraph; cues become silence in the narration and a time in the plan."""
+    body = segment.body()
+    speeches = iter(speak_all([" ".join(i.text.split()) for i in body if not isinstance(i, Cue)],
+                              rate, settings))
     written, cues, sentences = 0, [], []
-    for item in segment.body():
+    for item in body:
         if isinstance(item, Cue):
             cues.append((item, written / rate))
             written += _write(sink, np.zeros(round(cue_gap(item) * rate), np.float32))
             continue
-        speech = voice.speak(" ".join(item.text.split()), voice=settings.name,
-                             wpm=settings.words_per_minute)
-        samples = speech.samples if speech.sample_rate == rate else soxr.resample(
-            speech.samples, speech.sample_rate, rate, quality="HQ")
+        samples, said = next(speeches)
         at = written / rate
-        sentences += [(round(at + s.start, 3), round(at + s.end, 3), s.text)
-                      for s in speech.sentences]
+        sentences += [(round(at + a, 3), round(at + b, 3), text) for a, b, text in said]
         written += _write(sink, samples)
         written += _write(sink, np.zeros(round(PARAGRAPH_GAP * rate), np.float32))
     sink.flush()

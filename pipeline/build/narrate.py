@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import soxr
 from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
-from pipeline.audio.leveler import LevelerSettings, level_file
+from pipeline.audio.leveler import LevelPlan, LevelerSettings, level_stream
 from pipeline.model import Cue, Narration, Segment
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
@@ -53,26 +54,29 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     speak_paragraph() would, in order: the build hands one that speaks them on every core when
     this segment is the only one to narrate (an edited act)."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
-    tmp = stem.with_suffix(f".tmp{os.getpid()}")
-    levelled = stem.with_suffix(f".tmp{os.getpid()}.lev")  # names the interrupt cleanup knows
+    tmp = stem.with_suffix(f".tmp{os.getpid()}")  # names the interrupt cleanup knows
     packed = stem.with_suffix(f".tmp{os.getpid()}.flac")
     try:
         with open(tmp, "wb") as sink:
             if take:
-                seconds, cues, sentences, activity, extra = _take(
+                seconds, cues, sentences, extra = _take(
                     segment, take, rate, sink, warn, language, script, take_name or str(take))
             else:
                 extra = {}
-                seconds, cues, sentences, activity = _draft(segment, rate, settings, sink,
-                                                            speak_all or speak_serially)
-        plan = level_file(tmp, levelled, rate, leveler, name=str(take or segment.slug))
+                seconds, cues, sentences = _draft(segment, rate, settings, sink,
+                                                  speak_all or speak_serially)
+        # Where the voice speaks is read on a second thread while the narration is levelled
+        # and packed (numpy, scipy and libsndfile let go of the GIL): an edited act is one
+        # segment narrated alone, and this is most of what it waits on.
+        with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
+            activity = side.submit(_activity, str(tmp), rate)
+            plan = _level_and_pack(tmp, packed, rate, leveler, str(take or segment.slug))
+            save_array(act, activity.result())
         for message in plan.warnings:
             warn(message)
-        save_array(act, activity)
-        _pack(levelled, packed, rate)
         os.replace(packed, flac)
     finally:
-        for path in (tmp, levelled, packed):
+        for path in (tmp, packed):
             path.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
                     flac, act, tuple(sentences), float(plan.levelled_lufs), **extra)
@@ -80,16 +84,23 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     return spoken
 
 
-def _pack(raw: Path, flac: Path, rate: int) -> None:
-    """Levelled float32 narration → 16-bit FLAC (a quarter of the size or less, 96 dB below
-    the -20 LUFS speech), a block at a time. A sample past full scale is clipped: the leveler
-    leaves speech 20 dB below it."""
+def _level_and_pack(raw: Path, flac: Path, rate: int, settings: LevelerSettings,
+                    name: str) -> LevelPlan:
+    """Raw float32 narration, levelled, into 16-bit FLAC (a quarter of the size or less, 96 dB
+    below the -20 LUFS speech), a block at a time. A sample past full scale is clipped: the
+    leveler leaves speech 20 dB below it."""
     import soundfile
 
-    with soundfile.SoundFile(flac, "w", rate, 1, "PCM_16", format="FLAC") as sink, \
-            open(raw, "rb") as source:
-        while len(block := np.fromfile(source, "<f4", 1 << 18)):
+    def blocks():
+        with open(raw, "rb") as source:
+            while len(block := np.fromfile(source, "<f4", 1 << 18)):
+                yield block
+
+    plan, levelled = level_stream(blocks, rate, settings, name)
+    with soundfile.SoundFile(flac, "w", rate, 1, "PCM_16", format="FLAC") as sink:
+        for block in levelled:
             sink.write(np.clip(block, -1.0, 1.0))
+    return plan
 
 
 def load(segment: Segment, stem: Path) -> Spoken | None:
@@ -152,7 +163,7 @@ def _draft(segment: Segment, rate: int, settings: Voice, sink, speak_all=speak_s
         written += _write(sink, samples)
         written += _write(sink, np.zeros(round(PARAGRAPH_GAP * rate), np.float32))
     sink.flush()
-    return written / rate, cues, sentences, _activity(sink.name, rate)
+    return written / rate, cues, sentences
 
 
 def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "en",
@@ -178,7 +189,6 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
         for block in decode.read_blocks(take, rate, 1, 1 << 18):
             written += _write(sink, block[:, 0])
     sink.flush()
-    activity = _activity(sink.name, rate)
     seconds = written / rate
     samples = np.fromfile(sink.name, "<f4")
     lines = takecheck.segment_lines(segment)
@@ -194,7 +204,7 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
             warn(finding)
     cues = _cues(segment, result, seconds)
     sentences = [(s.start, s.end, s.text) for s in result.sentences]
-    return seconds, cues, sentences, activity, {"alignment": result.to_dict(),
+    return seconds, cues, sentences, {"alignment": result.to_dict(),
                                                 "findings": findings}
 
 
@@ -215,30 +225,6 @@ def _cues(segment: Segment, result, seconds: float):
             said += sum(len(align.spoken_words(s.text))
                         for s in split(" ".join(item.text.split()), item.line))
     return cues
-
-
-def _nearest_pause(activity: np.ndarray, at: float, reach: float = 3.0) -> float:
-    """The start of the silence closest to `at` (within `reach` seconds), else `at` itself."""
-    quiet = np.flatnonzero(~activity)
-    if not len(quiet):
-        return at
-    best = quiet[np.argmin(np.abs(quiet * HOP - at))] * HOP
-    return round(best, 3) if abs(best - at) <= reach else at
-
-
-def _spread(segment: Segment, activity: np.ndarray, seconds: float):
-    """Sentence times for a take: its voiced span shared out by each sentence's length."""
-    from pipeline.script.credits import sentences as split
-    texts = [s.text for p in segment.paragraphs for s in split(" ".join(p.text.split()), p.line)]
-    voiced = np.flatnonzero(activity)
-    start, end = (voiced[0] * HOP, (voiced[-1] + 1) * HOP) if len(voiced) else (0.0, seconds)
-    total = sum(len(t) for t in texts) or 1
-    out, t = [], start
-    for text in texts:
-        step = (end - start) * len(text) / total
-        out.append((round(t, 3), round(t + step, 3), text))
-        t += step
-    return out
 
 
 def _write(sink, samples: np.ndarray) -> int:

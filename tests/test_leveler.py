@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import soundfile as sf
 import pyloudnorm
 import pytest
 
@@ -99,10 +100,13 @@ def test_settings_are_checked():
 def test_the_file_path_streams_and_matches_the_array_path(tmp_path):
     take = np.concatenate([speech(12.0, -12.0, seed=12), speech(12.0, 0.0, seed=13)])
     take.astype("<f4").tofile(tmp_path / "act-1.f32")
-    plan = leveler.level_file(tmp_path / "act-1.f32", tmp_path / "act-1.levelled.f32", RATE)
-    from_file = np.fromfile(tmp_path / "act-1.levelled.f32", "<f4")
+    plan = leveler.level_file(tmp_path / "act-1.f32", tmp_path / "act-1.flac", RATE)
+    from_file = sf.read(tmp_path / "act-1.flac", dtype="float32")[0]
     in_memory, again = leveler.level(take, RATE)
-    assert np.array_equal(from_file, in_memory)  # deterministic, whatever the blocks
+    sf.write(tmp_path / "in-memory.flac", np.clip(in_memory, -1, 1), RATE, subtype="PCM_16")
+    assert np.array_equal(from_file, sf.read(tmp_path / "in-memory.flac", dtype="float32")[0])
+    assert np.abs(from_file - np.clip(in_memory, -1, 1)).max() <= 1 / 32768  # 16 bits
+    # (deterministic, whatever the blocks)
     assert np.array_equal(plan.gain_db, again.gain_db)
     assert not list(tmp_path.glob("*.tmp*"))
 
@@ -116,10 +120,10 @@ def test_memory_follows_the_block_not_the_take(tmp_path):
             f.write(speech(10.0, -8.0 + (i % 3) * 4, seed=100 + i).astype("<f4").tobytes())
     tracemalloc.start()
     try:
-        plan = leveler.level_file(source, tmp_path / "out.f32", RATE)
+        plan = leveler.level_file(source, tmp_path / "out.flac", RATE)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert source.stat().st_size == (tmp_path / "out.f32").stat().st_size == 300 * RATE * 4
+    assert source.stat().st_size == 300 * RATE * 4 == sf.info(tmp_path / "out.flac").frames * 4
     assert len(plan.gain_db) == 3000
     assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MB"

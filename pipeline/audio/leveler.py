@@ -188,7 +188,11 @@ def level(samples: np.ndarray, rate: int, settings: LevelerSettings = LevelerSet
 def level_file(source: StrPath, target: StrPath, rate: int,
                settings: LevelerSettings = LevelerSettings(), name: str | None = None
                ) -> LevelPlan:
-    """Level raw float32 mono narration (the cache's .f32) into `target`, a block at a time."""
+    """Level raw float32 mono narration into `target`, 16-bit FLAC (the cache's narration: a
+    quarter of the size or less, 96 dB below -20 LUFS speech), a block at a time, atomically.
+    A sample past full scale is clipped: the leveler leaves speech 20 dB below it."""
+    import soundfile
+
     source, target = os.fspath(source), os.fspath(target)
 
     def blocks() -> Iterator[np.ndarray]:
@@ -199,9 +203,9 @@ def level_file(source: StrPath, target: StrPath, rate: int,
     levelled, out = level_stream(blocks, rate, settings, name or source)
     tmp = f"{target}.tmp{os.getpid()}"
     try:
-        with open(tmp, "wb") as sink:
+        with soundfile.SoundFile(tmp, "w", rate, 1, "PCM_16", format="FLAC") as sink:
             for block in out:
-                sink.write(block.astype("<f4", copy=False).tobytes())
+                sink.write(np.clip(block, -1.0, 1.0))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

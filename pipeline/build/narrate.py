@@ -20,7 +20,7 @@ import soxr
 from pipeline.audio import decode, dynamics
 
 from pipeline.audio import voice
-from pipeline.audio.leveler import LevelPlan, LevelerSettings, level_stream
+from pipeline.audio.leveler import LevelerSettings, level_file
 from pipeline.model import Cue, Narration, Segment
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
 from pipeline.files import save_array, save_json
@@ -55,7 +55,6 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     this segment is the only one to narrate (an edited act)."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")  # names the interrupt cleanup knows
-    packed = stem.with_suffix(f".tmp{os.getpid()}.flac")
     try:
         with open(tmp, "wb") as sink:
             if take:
@@ -70,37 +69,16 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
         # segment narrated alone, and this is most of what it waits on.
         with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
             activity = side.submit(_activity, str(tmp), rate)
-            plan = _level_and_pack(tmp, packed, rate, leveler, str(take or segment.slug))
-            save_array(act, activity.result())
+            plan = level_file(tmp, flac, rate, leveler, name=str(take or segment.slug))
+            save_array(act, activity.result())  # the .json, written last, marks it complete
         for message in plan.warnings:
             warn(message)
-        os.replace(packed, flac)
     finally:
-        for path in (tmp, packed):
-            path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
                     flac, act, tuple(sentences), float(plan.levelled_lufs), **extra)
     _save(spoken, stem.with_suffix(".json"))
     return spoken
-
-
-def _level_and_pack(raw: Path, flac: Path, rate: int, settings: LevelerSettings,
-                    name: str) -> LevelPlan:
-    """Raw float32 narration, levelled, into 16-bit FLAC (a quarter of the size or less, 96 dB
-    below the -20 LUFS speech), a block at a time. A sample past full scale is clipped: the
-    leveler leaves speech 20 dB below it."""
-    import soundfile
-
-    def blocks():
-        with open(raw, "rb") as source:
-            while len(block := np.fromfile(source, "<f4", 1 << 18)):
-                yield block
-
-    plan, levelled = level_stream(blocks, rate, settings, name)
-    with soundfile.SoundFile(flac, "w", rate, 1, "PCM_16", format="FLAC") as sink:
-        for block in levelled:
-            sink.write(np.clip(block, -1.0, 1.0))
-    return plan
 
 
 def load(segment: Segment, stem: Path) -> Spoken | None:

@@ -65,7 +65,7 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
                 seconds, cues, sentences = _draft(segment, rate, settings, sink,
                                                   speak_all or speak_serially)
         # Where the voice speaks is read on a second thread while the narration is levelled
-        # and packed (numpy, scipy and libsndfile let go of the GIL): an edited act is one
+        # into its FLAC (numpy, scipy and libsndfile let go of the GIL): an edited act is one
         # segment narrated alone, and this is most of what it waits on.
         with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
             activity = side.submit(_activity, str(tmp), rate)
@@ -124,7 +124,7 @@ def speak_serially(texts: list[str], rate: int, settings: Voice):
     return (speak_paragraph(text, rate, settings) for text in texts)
 
 
-def _draft(segment: Segment, rate: int, settings: Voice, sink, speak_all=speak_serially):
+def _draft(segment: Segment, rate: int, settings: Voice, sink, speak_all):
     """Speak paragraph by paragraph; cues become silence in the narration and a time in the plan."""
     body = segment.body()
     speeches = iter(speak_all([" ".join(i.text.split()) for i in body if not isinstance(i, Cue)],

@@ -31,6 +31,7 @@ import soxr
 
 from pipeline.audio import loudness, measure, mp3frames
 from pipeline.audio.measure import Loudness, Measured
+from pipeline.audio.mp3frames import from_pcm16, pcm16  # noqa: F401 (the build's names)
 from pipeline.errors import EncoderError
 
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
@@ -67,17 +68,6 @@ class SpanAudio:
             a >= self.frames - min(edge, self.frames)
 
 
-def pcm16(x: np.ndarray) -> np.ndarray:
-    """Mastered audio as the encoder takes it: 16-bit, as a WAV into LAME would be (its noise
-    is 96 dB down, far under the MP3's own). Half the bytes of float to write and read back,
-    and the disk is what a long episode's mastered audio waits on."""
-    return np.clip(np.rint(np.asarray(x, np.float32) * 32768), -32768, 32767).astype("<i2")
-
-
-def from_pcm16(q: np.ndarray) -> np.ndarray:
-    return q.astype(np.float32) / np.float32(32768)
-
-
 def cuts(spans: Sequence[SpanAudio], rate: int) -> list[int]:
     """Where pieces are cut: each span's start, and EDGE_FRAMES in from each of its ends."""
     spf = mp3frames.samples_per_frame(rate)
@@ -103,7 +93,7 @@ def piece_key(piece: mp3frames.Piece, spans: Sequence[SpanAudio], fmt: tuple,
               min(piece.read_end, s.end) - s.start)
              for s in spans if s.start < piece.read_end and s.end > piece.read_start]
     stamp = mp3frames._binary_stamp(ffmpeg)
-    text = repr(("podforge-piece-1", parts, piece.lead_frames, piece.frames, piece.last,
+    text = repr(("podforge-piece-2", parts, piece.lead_frames, piece.frames, piece.last,
                  piece.context_frames, fmt, stamp))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -223,7 +213,8 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
     for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice
         c1 = min(b, c0 + _PEAK_SLICE * spf)
         lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
-        fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f, quality="VHQ")
+        fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f,
+                             quality=measure.OVERSAMPLER_QUALITY)
         own = fast[(c0 - lo) * f:(c1 - lo) * f].reshape(-1)  # channels interleaved
         step = spf * f * channels  # one chunk's values, every channel: a contiguous run
         whole = len(own) // step * step

@@ -753,7 +753,9 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
 
     def load(piece: Piece) -> np.ndarray:
         with lock:
-            pcm = np.asarray(read(piece.read_start, piece.read_end), dtype=np.float32)
+            pcm = np.asarray(read(piece.read_start, piece.read_end))
+        if pcm.dtype != np.int16:  # 16-bit PCM goes to the encoder as it is
+            pcm = pcm.astype(np.float32, copy=False)
         return pcm.reshape(len(pcm), -1)
 
     def work(piece: Piece) -> bytes:

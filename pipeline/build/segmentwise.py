@@ -115,7 +115,8 @@ def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str],
 
 
 def reader(spans: Sequence[SpanAudio], channels: int, edge: int):
-    """read(start, stop) over the episode: from the spans' mastered audio or their edges."""
+    """read(start, stop) over the episode, as 16-bit PCM (what the encoder takes): from the
+    spans' mastered audio or their edges."""
     def read(start: int, stop: int) -> np.ndarray:
         parts = []
         for s in spans:
@@ -125,13 +126,12 @@ def reader(spans: Sequence[SpanAudio], channels: int, edge: int):
             if s.audio is not None:
                 with open(s.audio, "rb") as f:
                     f.seek(a * 2 * channels)
-                    x = from_pcm16(np.fromfile(f, "<i2", (b - a) * channels)
-                                   ).reshape(-1, channels)
+                    x = np.fromfile(f, "<i2", (b - a) * channels).reshape(-1, channels)
             elif b <= min(edge, s.frames):
-                x = np.load(s.head)[a:b]
+                x = pcm16(np.load(s.head)[a:b])
             else:
                 lead = s.frames - min(edge, s.frames)
-                x = np.load(s.tail)[a - lead:b - lead]
+                x = pcm16(np.load(s.tail)[a - lead:b - lead])
             if len(x) != b - a:
                 raise EncoderError(f"span {s.key}: its mastered audio is short; run "
                                    "`podforge build --force`")

@@ -392,6 +392,19 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_files(tmp_path, to):
     assert leftovers == []
 
 
+def test_a_ctrl_c_while_the_audio_stack_loads_is_held_until_it_has_loaded():
+    from pipeline.build.run import _interrupts_held
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _interrupts_held():
+        signal.raise_signal(signal.SIGINT)
+        try:  # as extension modules' initialisation does: Cython's `except: pass`
+            time.sleep(0.01)  # the Python handler has run by now
+        except BaseException:  # noqa: BLE001
+            pytest.fail("the interrupt reached the import, which may lose it")
+    assert signal.getsignal(signal.SIGINT) is before
+
+
 # ----------------------------------------------------------------- 7. a show of one's own
 
 @pytest.mark.slow

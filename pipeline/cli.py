@@ -145,7 +145,10 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, skip_vali
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
     if show_plan:
-        from pipeline.build.episode import plan_only  # probes takes: the audio stack
+        from pipeline import interrupts
+
+        with interrupts.held():  # probes takes: the audio stack
+            from pipeline.build.episode import plan_only
 
         say = lambda line: click.echo(line, err=True)  # noqa: E731
         plans = [plan_only(project, path, not skip_validation, say) for path in scripts]

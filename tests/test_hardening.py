@@ -393,10 +393,10 @@ def test_ctrl_c_exits_130_and_leaves_no_temporary_files(tmp_path, to):
 
 
 def test_a_ctrl_c_while_the_audio_stack_loads_is_held_until_it_has_loaded():
-    from pipeline.build.run import _interrupts_held
+    from pipeline.interrupts import held
 
     before = signal.getsignal(signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt), _interrupts_held():
+    with pytest.raises(KeyboardInterrupt), held():
         signal.raise_signal(signal.SIGINT)
         try:  # as extension modules' initialisation does: Cython's `except: pass`
             time.sleep(0.01)  # the Python handler has run by now

@@ -45,7 +45,10 @@ def measured(assets: dict[str, Asset], digests: dict[str, str], cache: Path,
 
 
 def _measure(path: Path) -> dict:
-    from pipeline.audio import decode, loudness  # the audio stack: only for a new file
+    from pipeline import interrupts
+
+    with interrupts.held():  # the audio stack: only for a new file
+        from pipeline.audio import decode, loudness
 
     info = decode.probe(path)
     samples = decode.read_audio(path, info.sample_rate, min(info.channels, 2))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline import interrupts
 from pipeline.build.assets import measured
 from pipeline.build.cache import Hashes, prune_cache
 from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key, outputs_whole,
@@ -41,9 +40,9 @@ def build(project: Project, scripts: list[Path], options: Options,
             progress.note(f"{slug}: up to date")
             built.append(Built(slug, job.folder, report, fresh=False))
             continue
-        with _interrupts_held():
+        with interrupts.held():  # the audio stack: loaded for work
             from pipeline.audio.encode import find_ffmpeg
-            from pipeline.build.episode import build_episode  # the audio stack: loaded for work
+            from pipeline.build.episode import build_episode
 
         if ffmpeg is None:
             ffmpeg = find_ffmpeg()  # no working encoder: say so before any audio work
@@ -55,28 +54,6 @@ def build(project: Project, scripts: list[Path], options: Options,
     prune_cache(project.root, project.show.cache.max_mb if project.show else 2048.0)
     progress.close()
     return built
-
-
-@contextmanager
-def _interrupts_held():
-    """Ctrl-C held until the block ends, then raised as usual. Loading the audio stack runs
-    extension modules' initialisation, and some of it loses a KeyboardInterrupt raised inside
-    (Cython's `except: pass` around registering memoryviews with collections.abc, numpy's
-    ctypes check clears any error) or aborts on it (nanobind: "terminate called after throwing
-    an instance of 'nanobind::python_error'"): the build went on as if nothing was pressed,
-    or died of SIGABRT with a traceback."""
-    held: list[int] = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
-    except ValueError:  # not the main thread: the signal is not this thread's to handle
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        if held:
-            signal.raise_signal(signal.SIGINT)  # the handler restored handles it (Ctrl-C: 130)
 
 
 def _job(project: Project, path: Path, script: Script, options: Options, progress: Progress,

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import interrupts
 from pipeline.errors import PodforgeError
 from pipeline.files import inside
 from pipeline.model import Script
@@ -132,7 +133,8 @@ def split_episode(script: Script, takes: Takes, cache: Path, rate: int, language
     any take); the cuts it made are kept per segment. A segment's own take wins."""
     if takes.episode is None or all(takes.by_segment.values()):
         return takes
-    from pipeline.audio import align, onetake, takecheck
+    with interrupts.held():  # the audio stack
+        from pipeline.audio import align, onetake, takecheck
 
     source = takes.episode
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
@@ -198,8 +200,9 @@ def take_findings(script: Script, script_path: Path, rate: int = 16_000) -> list
     """`podforge validate --takes`: each segment's take heard against its script, as the
     linter's warnings (T001 a sentence the take does not say, T002 speech the script lacks).
     A whole-episode recording is checked by the build, once it is split."""
-    from pipeline.audio import decode, takecheck  # the audio stack: only when asked for
-    from pipeline.build.assemble import decode_with_ffmpeg
+    with interrupts.held():  # the audio stack: only when asked for
+        from pipeline.audio import decode, takecheck
+        from pipeline.build.assemble import decode_with_ffmpeg
 
     found = []
     takes = find_takes(script, script_path.parent)

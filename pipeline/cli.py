@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, interrupts
 from pipeline.errors import PodforgeError
 from pipeline.script.outline import outline as outline_of, render as render_outline
 from pipeline.project import check_scripts, open_project, script_paths
@@ -145,8 +145,6 @@ def build(show_plan: bool, force: bool, takes_only: bool, quiet: bool, skip_vali
     project = open_project(paths[0] if paths else None, show_file)
     scripts = script_paths(list(paths), project)
     if show_plan:
-        from pipeline import interrupts
-
         with interrupts.held():  # probes takes: the audio stack
             from pipeline.build.episode import plan_only
 

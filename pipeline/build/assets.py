@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from pipeline import interrupts
 from pipeline.errors import ShowError
 from pipeline.files import save_json
 from pipeline.manifest import Asset
@@ -45,8 +46,6 @@ def measured(assets: dict[str, Asset], digests: dict[str, str], cache: Path,
 
 
 def _measure(path: Path) -> dict:
-    from pipeline import interrupts
-
     with interrupts.held():  # the audio stack: only for a new file
         from pipeline.audio import decode, loudness
 

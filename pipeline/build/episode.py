@@ -42,7 +42,7 @@ from pipeline.build.takes import split_episode, takes_for
 from pipeline.build.assemble import AssetBank, Rendered, duck_levels, load_span, mix_range
 from pipeline.build import mastering, segmentwise
 from pipeline.audio.measure import Measured
-from pipeline.audio.mp3frames import encode_file
+from pipeline.audio.mp3frames import encode_file, from_pcm16, pcm16
 from pipeline.files import save_array, save_json
 from pipeline.audio.leveler import LevelerSettings
 from pipeline.audio.tags import write_tags
@@ -627,8 +627,8 @@ def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.Spa
                 meter.power(block[:skip])
                 block, at = block[skip:], at + skip
             if len(block):
-                pcm = segmentwise.pcm16(block)
-                block = segmentwise.from_pcm16(pcm)  # the edges hold what the file holds
+                pcm = pcm16(block)
+                block = from_pcm16(pcm)  # the edges hold what the file holds
                 meter.add(block)
                 sink.write(pcm.tobytes())
                 if at < edge:

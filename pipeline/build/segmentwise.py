@@ -31,7 +31,7 @@ import soxr
 
 from pipeline.audio import loudness, measure, mp3frames
 from pipeline.audio.measure import Loudness, Measured
-from pipeline.audio.mp3frames import from_pcm16, pcm16  # noqa: F401 (the build's names)
+from pipeline.audio.mp3frames import pcm16
 from pipeline.errors import EncoderError
 
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone

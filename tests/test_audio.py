@@ -150,6 +150,9 @@ def test_streaming_loudness_equals_pyloudnorm(rate, channels, block):
     assert meter.integrated == pytest.approx(expected, abs=0.05)
     assert loudness.integrated_loudness(x, rate) == pytest.approx(expected, abs=1e-9)
     assert len(meter._steps) == 200  # one number per 100 ms: memory is bounded by duration
+    whole = loudness.LoudnessMeter(rate, channels)
+    whole.add(x)  # the same steps, however the stream was cut
+    assert np.allclose(meter.steps(), whole.steps(), rtol=1e-5, atol=0)
 
 
 def test_step_energies_of_consecutive_pieces_join_into_the_whole_loudness():

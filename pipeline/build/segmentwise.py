@@ -204,10 +204,10 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         y = np.concatenate([y, np.zeros((b - len(y), channels), np.float32)])
     meter = loudness.LoudnessMeter(rate, channels)
     meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
-    power = np.concatenate([meter.power(y[c:min(b, c + _METER_BLOCK)])  # float64: in blocks
-                            for c in range(a, b, _METER_BLOCK)] or [np.zeros(0)])
-    chunks = np.arange(0, b - a, spf)
-    energy = np.add.reduceat(power, chunks)
+    power = np.concatenate([meter.power(y[c:min(b, c + _METER_BLOCK)])  # in blocks: the
+                            for c in range(a, b, _METER_BLOCK)] or [np.zeros(0, np.float32)])
+    chunks = np.arange(0, b - a, spf)  # filter's copies stay small
+    energy = np.add.reduceat(power, chunks, dtype=np.float64)
     f = measure.OVERSAMPLING
     peaks = []
     for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice

@@ -216,6 +216,7 @@ def test_limiter_output_does_not_depend_on_block_size_and_catches_overs_between_
     x = (x * 1.2).astype(np.float32)  # every sample below full scale, the wave 1.6 dB above it
     y = limit(x, 1000)
     assert np.array_equal(y, limit(x, 7))
+    assert np.array_equal(y, limit(x, 20000))  # blocks longer than the envelope's stretches
     assert peak.true_peak_dbtp(y, RATE) <= -1.0
 
 

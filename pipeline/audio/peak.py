@@ -118,6 +118,7 @@ def _sliding(v: np.ndarray, width: int, pick: np.ufunc) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Limiting
 
+_STRETCH = 4096  # frames of envelope worked out at a time (see Limiter._run)
 _MARGIN_DB = 0.05  # covers the gain's own slope inside the 12-tap interpolation window
 
 
@@ -175,10 +176,22 @@ class Limiter:
         needed = np.zeros(n)
         over = peak > self._threshold
         needed[over] = self._ceiling_db - 20 * np.log10(peak[over])
+        out = audio[:n]  # audio is this call's own copy: gained in place
+        # The envelope a stretch at a time: limiting comes in bursts (a loud syllable), and a
+        # stretch with nothing to limit in sight passes through without its dozen passes.
+        for a in range(0, n, _STRETCH):
+            gain = self._envelope(needed[a:a + _STRETCH])
+            if gain is not None:
+                out[a:a + len(gain)] *= gain[:, None]
+        return out
+
+    def _envelope(self, needed: np.ndarray) -> np.ndarray | None:
+        """The gain for these frames (from the dB each needs), or None where it stays 1."""
+        n = len(needed)
         needed = np.concatenate([self._needed, needed])
         self._needed = needed[n:]
         if not needed.any() and self._gain_db == 0 and not self._held.any():
-            return audio[:n]  # nothing to limit anywhere in sight: pass through untouched
+            return None  # nothing to limit anywhere in sight
         held = _sliding(needed, len(self._needed) + 1, np.minimum)
         # Release: gain_db[j] = min over i <= j of held[i] + release * (j - i), as one scan.
         rise = self._release * np.arange(n)
@@ -190,7 +203,4 @@ class Limiter:
         total = np.concatenate([[0.0], np.cumsum(window)])
         span = self._ramp + 1
         gain_db = np.minimum((total[span:] - total[:-span]) / span, 0)
-        gain = np.exp(gain_db.astype(np.float32) * np.float32(np.log(10) / 20))
-        return audio[:n] * gain[:, None]
-
-
+        return np.exp(gain_db.astype(np.float32) * np.float32(np.log(10) / 20))

@@ -78,8 +78,11 @@ def _window_peaks(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
             for c in range(x.shape[1]):
                 column = np.ascontiguousarray(x[:, c])
                 windows = column[loud[:, None] + np.arange(_TAPS)]
-                points = np.abs(sum(windows[:, k:k + 1] * _PHASES[:, k] for k in range(_TAPS)))
-                exact = points.max(axis=1)
+                # einsum's own loops (it calls no BLAS unless asked to optimise): under a third of
+                # the time of twelve shifted multiply-adds on these few gathered windows.
+                points = np.abs(np.einsum("wk,pk->pw", windows, _PHASES))
+                exact = np.maximum(np.maximum(points[0], points[1]),
+                                   np.maximum(points[2], points[3]))
                 bound[loud] = exact if c == 0 else np.maximum(bound[loud], exact)
             return bound.astype(np.float32)
     peaks = np.zeros(n, np.float32)

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import assume, example, given, settings, strategies as st
 
 from pipeline.audio.peak import Limiter, true_peak_dbtp
-from pipeline.build.assemble import _per_frame
+from pipeline.audio.dynamics import between
 from pipeline.build.episode import BLOCK_STEPS, _blocks
-from pipeline.build.narrate import HOP
 from pipeline.build.transcript import MAX_CUE_CHARS, MAX_CUE_SECONDS, split_long
 from pipeline.model import TimedLine
 from pipeline.script.text import match_template, render_template
@@ -207,16 +206,16 @@ def test_a_span_s_blocks_cover_it_in_whole_loudness_steps(frames, rate):
     assert len(blocks) == 1 or blocks[-1][1] - blocks[-1][0] >= BLOCK_STEPS * step // 2
 
 
-@settings(max_examples=60, deadline=None)
-@given(rate=st.sampled_from([8_000, 11_025, 22_050, 44_100, 48_000]),
-       levels=st.lists(st.floats(0, 1), min_size=1, max_size=40),
-       a=st.integers(0, 30_000), length=st.integers(0, 30_000))
-def test_the_ducking_envelope_per_frame_is_np_interp_of_its_hops(rate, levels, a, length):
-    """The mix builds a bed's ducking gain from one ramp per hop: it must be the linear
-    interpolation between hops (held past the last), wherever the frames fall."""
-    levels = np.array(levels)
-    b = a + length
-    expected = np.interp(np.arange(a, b) / (rate * HOP), np.arange(len(levels)), levels)
-    got = _per_frame(levels, a, b, rate)
+@settings(max_examples=80, deadline=None)
+@given(spacing=st.sampled_from([80.0, 110.25, 220.5, 441.0, 480.0, 4410.0, 4800.0]),
+       half=st.booleans(), levels=st.lists(st.floats(-30, 30), min_size=1, max_size=40),
+       a=st.integers(0, 60_000), length=st.integers(0, 30_000))
+def test_an_envelope_between_its_knots_is_np_interp(spacing, half, levels, a, length):
+    """The mix's ducking (knots every hop) and the leveler's gain (knots at each step's centre)
+    are built from one ramp per knot: it must be the linear interpolation between knots, held
+    outside them, wherever the frames fall."""
+    levels, b, origin = np.array(levels), a + length, spacing / 2 if half else 0.0
+    expected = np.interp((np.arange(a, b) - origin) / spacing, np.arange(len(levels)), levels)
+    got = between(levels, a, b, spacing, origin)
     assert got.dtype == np.float32 and got.shape == (length,)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.audio import loudness
+from pipeline.audio import dynamics, loudness
 
 StrPath = str | os.PathLike[str]
 
@@ -140,13 +140,9 @@ def gains(plan_db: np.ndarray, rate: int, start: int, frames: int) -> np.ndarray
     interpolated in dB, so the gain glides and never steps."""
     if not len(plan_db):
         return np.ones(frames, np.float32)
-    d = np.asarray(plan_db, np.float64)
-    t = np.clip((np.arange(start, start + frames, dtype=np.float64) / rate - STEP / 2) / STEP,
-                0, len(d) - 1)  # held before the first centre and after the last
-    k = np.minimum(t.astype(np.int64), max(len(d) - 2, 0))  # the step centre at or before t
-    slope = np.append(np.diff(d), 0.0)
-    db = d[k] + slope[k] * (t - k)  # np.interp on a uniform grid, without its search
-    return np.exp(db.astype(np.float32) * np.float32(np.log(10) / 20))  # float32: 2.4x faster
+    step = rate * STEP  # the step gains sit at the steps' centres; held before and after
+    db = dynamics.between(plan_db, start, start + frames, step, step / 2)
+    return np.exp(db * np.float32(np.log(10) / 20))  # float32: 2.4x faster
 
 
 # ---------------------------------------------------------------------------------------------

@@ -256,26 +256,9 @@ def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
         _ramp(x, a - c0, fade_in, rising=True)
         _ramp(x, c1 - b, fade_out, rising=False)
         if clip.ducked:
-            x *= _per_frame(duck, a, b, rate)[:, None]
+            x *= dynamics.between(duck, a, b, rate * HOP)[:, None]
         piece = to_segment(x, rate)
     _place(window, piece, a - w0, channels)
-
-
-def _per_frame(levels: np.ndarray, a: int, b: int, rate: int) -> np.ndarray:
-    """Frames [a, b) of a per-hop envelope, linear between hops and held past the last one
-    (np.interp's answer), as float32: built from one ramp per hop where a hop is a whole
-    number of frames, fifteen times faster than interpolating frame by frame."""
-    step = rate * HOP
-    if abs(step - round(step)) > 1e-9 or not len(levels):
-        return np.interp(np.arange(a, b, dtype=np.float64) / step, np.arange(len(levels)),
-                         levels).astype(np.float32)
-    step = round(step)
-    k0, k1 = a // step, -(-b // step)
-    d = np.asarray(levels[k0:k1 + 1], np.float32)
-    d = np.concatenate([d, np.full(k1 + 1 - k0 - len(d), levels[-1], np.float32)])
-    ramps = d[:-1, None] + np.diff(d)[:, None] * (np.arange(step, dtype=np.float32)
-                                                  / np.float32(step))
-    return ramps.ravel()[a - k0 * step:b - k0 * step]
 
 
 def _looped(source: AudioSegment, at: int, n: int) -> AudioSegment:

@@ -206,8 +206,10 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
     meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
     power = np.concatenate([meter.power(y[c:min(b, c + _METER_BLOCK)])  # in blocks: the
                             for c in range(a, b, _METER_BLOCK)] or [np.zeros(0, np.float32)])
-    chunks = np.arange(0, b - a, spf)  # filter's copies stay small
-    energy = np.add.reduceat(power, chunks, dtype=np.float64)
+    whole = len(power) // spf * spf  # filter's copies stay small
+    energy = power[:whole].reshape(-1, spf).sum(axis=1).astype(np.float64)  # pairwise sums
+    if whole < len(power):
+        energy = np.append(energy, power[whole:].sum(dtype=np.float64))
     f = measure.OVERSAMPLING
     peaks = []
     for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice
@@ -224,7 +226,7 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
             rest = own[whole:]
             chunk = np.append(chunk, max(rest.max(), -rest.min()))
         peaks.append(chunk)
-    peaks = np.concatenate(peaks) if peaks else np.zeros(len(chunks))
+    peaks = np.concatenate(peaks) if peaks else np.zeros(len(energy))
     return np.stack([energy, peaks.astype(np.float64)])
 
 

@@ -93,12 +93,15 @@ class Rendered:
     steps: np.ndarray  # K-weighted energy of every 100 ms
 
 
-def to_segment(x: np.ndarray, rate: int) -> AudioSegment:
-    """float32 (frames, channels) → a 32-bit AudioSegment at SCALE."""
+def to_segment(x: np.ndarray, rate: int, channels: int | None = None) -> AudioSegment:
+    """float32 (frames, channels) → a 32-bit AudioSegment at SCALE; mono samples given
+    `channels` are converted once and copied to each channel."""
     x = np.asarray(x, np.float32).reshape(len(x), -1)
-    data = np.round(x * np.float32(SCALE)).astype("<i4")
+    data = np.rint(np.multiply(x, np.float32(SCALE), dtype=np.float32)).astype("<i4")
+    if channels is not None and channels != data.shape[1]:
+        data = np.repeat(data, channels, axis=1)
     return AudioSegment(data=data.tobytes(), sample_width=_WIDTH, frame_rate=rate,
-                        channels=x.shape[1])
+                        channels=data.shape[1])
 
 
 def to_array(segment: AudioSegment) -> np.ndarray:
@@ -145,8 +148,8 @@ def mix_range(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rat
             window = bytearray(n * channels * _WIDTH)
             for clip in span.clips:
                 _overlay(window, start, clip, narration, bank, duck, rate, channels)
-            out = (np.frombuffer(window, "<i4").astype(np.float32)
-                   / np.float32(SCALE)).reshape(-1, channels)
+            out = np.multiply(np.frombuffer(window, "<i4"), np.float32(1 / SCALE),
+                              dtype=np.float32).reshape(-1, channels)  # exact: SCALE is 2**27
             if start < first:
                 meter.power(out)  # the run-in: heard by the filters, not counted
                 continue
@@ -234,7 +237,7 @@ def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
         voice = narration.read(offset, b - a)
         if not len(voice):
             return
-        piece = to_segment(np.repeat(voice[:, None], channels, axis=1), rate)
+        piece = to_segment(voice, rate, channels)
         _place(window, piece, a - w0, channels)
         return
     source = bank.segment(clip.asset)
@@ -281,7 +284,7 @@ def _place(window: bytearray, piece: AudioSegment, at: int, channels: int) -> No
     lo = at * channels * _WIDTH
     data = piece.raw_data
     hi = min(len(window), lo + len(data))
-    window[lo:hi] = audioop.add(bytes(window[lo:hi]), data[:hi - lo], _WIDTH)
+    window[lo:hi] = audioop.add(memoryview(window)[lo:hi], data[:hi - lo], _WIDTH)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,11 +115,14 @@ def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: Span
                             release_db_per_s=master.release_db_per_s)
     sos = None
     if 0 < master.lowpass_hz < 0.45 * rate:
-        sos = _lowpass(master.lowpass_hz, rate)
+        sos = _lowpass(master.lowpass_hz, rate).copy()
+        sos[0, :3] *= gain  # the gain rides in the filter's first section: one pass fewer
         state = np.zeros((len(sos), 2, channels), np.float32)
     for block in blocks:
-        x = np.asarray(block, np.float32).reshape(len(block), channels) * gain
-        if sos is not None and len(x):
+        x = np.asarray(block, np.float32).reshape(len(block), channels)
+        if sos is None:
+            x = x * gain
+        elif len(x):
             y, state = sosfilt(sos, x, axis=0, zi=state)
             x = y.astype(np.float32, copy=False)
         if len(out := limiter.process(x)):

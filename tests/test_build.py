@@ -405,3 +405,15 @@ def test_a_script_without_a_date_builds_without_a_date_tag(tmp_path: Path):
     result = podforge(tmp_path, "build", "--quiet", "--no-validate")  # … unless asked
     assert result.exit_code == 0, result.output
     assert "TDRC" not in ID3(tmp_path / "build" / "test-event" / "test-event.mp3")
+
+
+def test_a_build_keeps_freed_audio_blocks_for_reuse_where_glibc_allows_it():
+    """glibc would map every freed megabyte block afresh (the kernel zeroing each page): the
+    build asks it to keep them (elsewhere it does nothing)."""
+    import platform
+
+    from pipeline.build.run import _keep_freed_blocks
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt's thresholds are glibc's")
+    assert _keep_freed_blocks() is True

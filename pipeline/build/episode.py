@@ -531,7 +531,8 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                                        channels) for i in order], tick)
     searches = {i: mastering.Search(g, start=firsts[i].gain_db) for i, g in zip(order, guessed)}
 
-    # 3. Limited runs, block by block, until each span measures its aim.
+    # 3. Limited runs, block by block, until each span measures its aim. A span of one block
+    #    runs its search in its worker (no round of its own while the long spans wait).
     done: dict[str, Path] = {}
     todo = order
     while todo:
@@ -539,12 +540,17 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                           lambda i: work / f"master-{keys[i]}",
                           lambda i, f0, f1, tmp: (mixes[i].audio_file, f0, f1, sizes[i],
                                                   searches[i].master, tmp, warm, rate,
-                                                  channels), tick)
+                                                  channels,
+                                                  searches[i] if len(blocks[i]) == 1 else None),
+                          tick)
         again = []
         for i, (run, results) in runs.items():
+            if len(results) == 1:  # searched in its worker
+                searches[i] = results[0][3]
             master = searches[i].master
             steps = np.concatenate([r[0] for r in results])
-            if not searches[i].settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
+            if len(results) > 1 and not searches[i].settled(
+                    loudness.LoudnessMeter.integrated_of(steps, rate)):
                 again.append(i)
                 continue
             head, tail = results[0][1], results[-1][2]
@@ -605,10 +611,25 @@ def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Con
 
 
 def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
-                 path: Path, warm: int, rate: int, channels: int):
+                 path: Path, warm: int, rate: int, channels: int,
+                 search: mastering.Search | None = None):
     """Frames [f0, f1) of a span through its gain and limiter into `path`, run in from `warm`
     frames before f0 (the limiter's and filters' memory is shorter): their loudness steps,
-    and the span's first and last edge frames where this block holds them."""
+    and the span's first and last edge frames where this block holds them. Given the span's
+    search (the block is the whole span), it runs again until the search settles, and the
+    search comes back too."""
+    while True:
+        steps, head, tail = _limited_block(mix, f0, f1, frames, master, path, warm, rate,
+                                           channels)
+        if search is None:
+            return steps, head, tail
+        if search.settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
+            return steps, head, tail, search
+        master = search.master
+
+
+def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
+                   path: Path, warm: int, rate: int, channels: int):
     edge = min(segmentwise.edge_samples(rate), frames)
     lead = max(0, f0 - warm)
     read = mastering.raw_reader(mix, channels)

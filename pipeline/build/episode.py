@@ -359,7 +359,7 @@ def _speak_run(texts: list[str], rate: int, settings, scratch: Path):
         with os.fdopen(fd, "wb") as f:
             for text in texts:
                 samples, sentences = narration_stage.speak_paragraph(text, rate, settings)
-                f.write(np.ascontiguousarray(samples, "<f4").tobytes())
+                f.write(np.ascontiguousarray(samples, "<f4").data)
                 said.append((len(samples), sentences))
     except BaseException:
         os.unlink(path)
@@ -651,7 +651,7 @@ def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.S
                 pcm = pcm16(block)
                 block = from_pcm16(pcm)  # the edges hold what the file holds
                 meter.add(block)
-                sink.write(pcm.tobytes())
+                sink.write(pcm.data)
                 if at < edge:
                     head.append(block[:edge - at])
                 if at + len(block) > frames - edge:

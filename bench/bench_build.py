@@ -92,6 +92,8 @@ def project(folder: Path, minutes: float) -> str:
     show = (ROOT / "show.yaml").read_text(encoding="utf-8").replace(
         "manifest: assets/manifest.yaml", f"manifest: {ROOT / 'assets' / 'manifest.yaml'}")
     show = show.replace("minutes: {min: 8, max: 30}", "minutes: {min: 1, max: 600}")
+    show = show.replace("acts: {min: 2, max: 5}", "acts: {min: 2, max: 40}")  # an act a 20 min
+    assert "max: 600" in show and "max: 40" in show, "show.yaml's format changed: update this"
     (folder / "show.yaml").write_text(show, encoding="utf-8")
     episode = folder / "episodes" / "synthetic"
     episode.mkdir(parents=True)

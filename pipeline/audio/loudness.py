@@ -51,7 +51,7 @@ class LoudnessMeter:
     def power(self, block: np.ndarray) -> np.ndarray:
         """The channel-weighted K-filtered power of each frame of `block` (float32), the filter
         state carried on (add() bins it into steps; a caller may bin it otherwise, summing in
-        float64: np.add.reduceat(..., dtype=np.float64))."""
+        float64 or pairwise, not in a float32 running sum)."""
         # A whisper of DC keeps the filter state out of subnormal numbers, which digital
         # silence would otherwise decay it into, making the filter ten times slower.
         block = np.asarray(block, np.float32).reshape(len(block), -1)

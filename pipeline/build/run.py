@@ -85,7 +85,7 @@ def _keep_freed_blocks() -> bool:
     Elsewhere than glibc this does nothing: whether it took."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library by that name
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
     return bool(mallopt(m_mmap_threshold, 32 << 20)  # glibc's largest: bigger blocks still

@@ -120,3 +120,31 @@ def test_a_long_span_settles_in_one_run_from_what_its_excerpts_show():
     slow = mastering.settle(SpanSource(blocks, len(x), meter.steps()), RATE, 1, plan)
     assert len(runs) >= 2
     assert slow.gain_db == pytest.approx(settled.gain_db, abs=0.15)
+
+
+def test_a_span_of_one_block_settles_its_search_in_its_worker(tmp_path):
+    """A short span is limited in one job: the job runs the span again at the search's next
+    gain until it measures its aim, and hands back the settled search with the audio written."""
+    from pipeline.build import episode as build_episode
+    from pipeline.audio.mp3frames import from_pcm16
+
+    mix = (hot_peaks(speech(8.0, 2.0, seed=31), seed=4)[:, None]
+           .repeat(2, axis=1) * np.float32(10 ** (6 / 20)))
+    raw, out = tmp_path / "mix.f32", tmp_path / "master.pcm"
+    mix.astype("<f4").tofile(raw)
+    out.write_bytes(bytes(len(mix) * 4))
+    meter = loudness.LoudnessMeter(RATE, 2)
+    meter.add(mix)
+    first = mastering.first_plan([SpanSource(array_blocks(mix), len(mix), meter.steps())],
+                                 RATE, mastering.MasterSettings(target_lufs=-12.0))[0]
+    search = mastering.Search(first)
+    steps, head, tail, settled = build_episode._limit_block(
+        raw, 0, len(mix), len(mix), first, out, 0, RATE, 2, search)
+    assert settled._done > 1  # the limiter took more than the tolerance: it ran again
+    got = loudness.LoudnessMeter.integrated_of(steps, RATE)
+    assert abs(got - first.aim_lufs) < mastering.SETTLED_LU
+    written = from_pcm16(np.fromfile(out, "<i2").reshape(-1, 2))
+    again = loudness.LoudnessMeter(RATE, 2)
+    again.add(written)  # the file holds the settled run, not the first one
+    assert again.integrated == pytest.approx(got, abs=1e-6)
+    assert head is not None and tail is not None

@@ -542,14 +542,15 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                                                   searches[i].master, tmp, warm, rate,
                                                   channels,
                                                   searches[i] if len(blocks[i]) == 1 else None),
-                          tick)
+                          tick)  # a span of one block comes back with its settled search
         again = []
         for i, (run, results) in runs.items():
-            if len(results) == 1:  # searched in its worker
+            alone = len(blocks[i]) == 1  # searched in its worker, as asked above
+            if alone:
                 searches[i] = results[0][3]
             master = searches[i].master
             steps = np.concatenate([r[0] for r in results])
-            if len(results) > 1 and not searches[i].settled(
+            if not alone and not searches[i].settled(
                     loudness.LoudnessMeter.integrated_of(steps, rate)):
                 again.append(i)
                 continue

@@ -70,6 +70,25 @@ def test_pydub_assembly_places_gains_loops_and_cuts_exactly(tmp_path):
     assert len(out.steps) == 90
 
 
+
+def test_a_span_mixes_the_same_from_the_narrations_flac_and_its_raw_copy(tmp_path):
+    """The build that narrates mixes from the raw 16-bit copy; later builds from the FLAC."""
+    span, spoken, bank = scene(tmp_path)
+    pcm = np.clip(np.rint(np.fromfile(spoken.audio_file, "<f4") * 32768), -32768, 32767)
+    pcm.astype("<i2").tofile(tmp_path / "voice.s16")
+    sf.write(tmp_path / "voice.flac", pcm.astype(np.int16), RATE, subtype="PCM_16")
+    (pcm / 32768).astype("<f4").tofile(tmp_path / "voice-16.f32")  # 16-bit values as floats
+    mixes = []
+    for name in ("voice.flac", "voice.s16", "voice-16.f32"):
+        with open(tmp_path / f"{name}.mix", "wb") as sink:
+            steps = assemble.mix_range(span, spoken, bank, Ducking(), RATE, 2, 0,
+                                       round(span.duration * RATE), sink,
+                                       voice=tmp_path / name)
+        mixes.append((np.fromfile(tmp_path / f"{name}.mix", "<f4"), steps))
+    for other, other_steps in mixes[1:]:  # the shift into 32 bits is the float path's rounding
+        assert np.array_equal(mixes[0][0], other) and np.array_equal(mixes[0][1], other_steps)
+    assert np.abs(mixes[0][0]).max() > 0.3
+
 def test_sums_above_full_scale_do_not_clip_before_the_master():
     loud = np.full((100, 2), 0.9, np.float32)
     a, b = assemble.to_segment(loud, RATE), assemble.to_segment(loud, RATE)

@@ -111,6 +111,23 @@ def test_the_file_path_streams_and_matches_the_array_path(tmp_path):
     assert not list(tmp_path.glob("*.tmp*"))
 
 
+def test_the_raw_copy_holds_the_flacs_numbers(tmp_path):
+    """The build mixes from the copy, so it must be the FLAC sample for sample, clipping
+    included; and the FLAC is what libsndfile makes of the clipped float."""
+    take = speech(6.0, -3.0, seed=21)
+    take[1000:1010] = [1.7, -1.9, 1.0, -1.0, 0.5 / 32768, 1.5 / 32768, 2.5 / 32768, -0.5 / 32768,
+                       32767.5 / 32768, -32768.5 / 32768]
+    take.astype("<f4").tofile(tmp_path / "act-1.f32")
+    leveler.level_file(tmp_path / "act-1.f32", tmp_path / "act-1.flac", RATE,
+                       LevelerSettings(max_gain_db=0.0, max_cut_db=0.0, range_db=0.0),  # unity
+                       pcm_copy=tmp_path / "act-1.s16")
+    flac = sf.read(tmp_path / "act-1.flac", dtype="int16")[0]
+    assert np.array_equal(np.fromfile(tmp_path / "act-1.s16", "<i2"), flac)
+    sf.write(tmp_path / "by-libsndfile.flac", np.clip(take, -1, 1), RATE, subtype="PCM_16")
+    assert np.array_equal(flac, sf.read(tmp_path / "by-libsndfile.flac", dtype="int16")[0])
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
 @pytest.mark.slow
 def test_memory_follows_the_block_not_the_take(tmp_path):
     """Five minutes of narration (53 MB as float32) levelled with a few MB of memory."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.audio import dynamics, loudness
+from pipeline.audio.mp3frames import pcm16  # the one float → 16-bit rule: libsndfile's
 
 StrPath = str | os.PathLike[str]
 
@@ -182,11 +183,14 @@ def level(samples: np.ndarray, rate: int, settings: LevelerSettings = LevelerSet
 
 
 def level_file(source: StrPath, target: StrPath, rate: int,
-               settings: LevelerSettings = LevelerSettings(), name: str | None = None
-               ) -> LevelPlan:
+               settings: LevelerSettings = LevelerSettings(), name: str | None = None,
+               pcm_copy: StrPath | None = None) -> LevelPlan:
     """Level raw float32 mono narration into `target`, 16-bit FLAC (the cache's narration: a
     quarter of the size or less, 96 dB below -20 LUFS speech), a block at a time, atomically.
-    A sample past full scale is clipped: the leveler leaves speech 20 dB below it."""
+    A sample past full scale is clipped: the leveler leaves speech 20 dB below it.
+
+    With `pcm_copy`, the same 16-bit samples also go there as raw little-endian PCM: the build
+    mixes from that copy, so the FLAC it keeps is never decoded in the build that made it."""
     import soundfile
 
     source, target = os.fspath(source), os.fspath(target)
@@ -198,12 +202,21 @@ def level_file(source: StrPath, target: StrPath, rate: int,
 
     levelled, out = level_stream(blocks, rate, settings, name or source)
     tmp = f"{target}.tmp{os.getpid()}"
+    copy = None if pcm_copy is None else f"{os.fspath(pcm_copy)}.tmp{os.getpid()}"
     try:
-        with soundfile.SoundFile(tmp, "w", rate, 1, "PCM_16", format="FLAC") as sink:
+        with soundfile.SoundFile(tmp, "w", rate, 1, "PCM_16", format="FLAC") as sink, \
+                open(copy or os.devnull, "wb") as raw:
             for block in out:
-                sink.write(np.clip(block, -1.0, 1.0))
+                pcm = pcm16(block)
+                sink.write(pcm)
+                if copy:
+                    raw.write(pcm.data)
+        if copy:
+            os.replace(copy, pcm_copy)
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for left in (tmp, copy):
+            if left and os.path.exists(left):
+                os.unlink(left)
     return levelled
+

@@ -133,17 +133,19 @@ def assemble_span(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking,
 
 def mix_range(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rate: int,
               channels: int, first: int, end: int, sink, tick=lambda f: None,
-              warm: int = 0, duck: np.ndarray | None = None) -> np.ndarray:
+              warm: int = 0, duck: np.ndarray | None = None, voice: Path | None = None
+              ) -> np.ndarray:
     """Frames [first, end) of the span's mix, written to `sink` (at its position), and their
     loudness steps. The meter's filters run in over `warm` frames mixed before `first` (the
     build mixes a span in blocks on every core; a block's steps then join its neighbours').
-    `duck` is the span's ducking envelope (duck_levels), if the caller keeps it across blocks."""
+    `duck` is the span's ducking envelope (duck_levels), if the caller keeps it across blocks;
+    `voice` a raw 16-bit copy of the narration to read instead of its FLAC (the same samples)."""
     duck = duck_levels(span, spoken, ducking) if duck is None else duck
     meter = loudness.LoudnessMeter(rate, channels)
     lead = max(0, first - warm)
     windows = ([(lead, first - lead)] if first > lead else []) + \
         [(start, min(WINDOW, end - start)) for start in range(first, end, WINDOW)]
-    with _Voice(spoken.audio_file) as narration:
+    with _Voice(voice or spoken.audio_file) as narration:
         for start, n in windows:
             window = bytearray(n * channels * _WIDTH)
             for clip in span.clips:
@@ -171,28 +173,44 @@ def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:
 
 
 class _Voice:
-    """The narration read a window at a time: FLAC (the cache's) or raw float32 mono."""
+    """The narration read a window at a time: the cache's 16-bit FLAC, the build's raw 16-bit
+    copy of it (.s16: the same numbers, without decoding), or raw float32 mono. 16-bit comes
+    back as int16, so it reaches the mix's 32-bit samples by a shift (exact: SCALE is 2**27)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def __enter__(self) -> _Voice:
+        self._flac = self._raw = None
         if self.path.suffix == ".flac":
             import soundfile
             self._flac = soundfile.SoundFile(self.path)
         else:
-            self._flac, self._raw = None, open(self.path, "rb")
+            self._raw = open(self.path, "rb")
+            self._kind = "<i2" if self.path.suffix == ".s16" else "<f4"
         return self
 
     def read(self, offset: int, n: int) -> np.ndarray:
         if self._flac is not None:
             self._flac.seek(min(offset, self._flac.frames))
-            return self._flac.read(n, dtype="float32", always_2d=True)[:, 0]
-        self._raw.seek(offset * 4)
-        return np.fromfile(self._raw, "<f4", n)
+            return self._flac.read(n, dtype="int16", always_2d=True)[:, 0]
+        size = np.dtype(self._kind).itemsize
+        self._raw.seek(offset * size)
+        return np.fromfile(self._raw, self._kind, n)
 
     def __exit__(self, *exc) -> None:
         (self._flac or self._raw).close()
+
+
+def _voice_segment(voice: np.ndarray, rate: int, channels: int) -> AudioSegment:
+    """Narration samples (int16 or float32 mono) as a 32-bit AudioSegment at SCALE."""
+    if voice.dtype != np.int16:
+        return to_segment(voice, rate, channels)
+    data = np.left_shift(voice.astype("<i4"), 27 - 15)  # i / 2**15 * SCALE, exactly
+    if channels > 1:
+        data = np.repeat(data[:, None], channels, axis=1)
+    return AudioSegment(data=data.tobytes(), sample_width=_WIDTH, frame_rate=rate,
+                        channels=channels)
 
 
 def duck_levels(span: Span, spoken: Spoken, ducking: Ducking) -> np.ndarray:
@@ -237,8 +255,7 @@ def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
         voice = narration.read(offset, b - a)
         if not len(voice):
             return
-        piece = to_segment(voice, rate, channels)
-        _place(window, piece, a - w0, channels)
+        _place(window, _voice_segment(voice, rate, channels), a - w0, channels)
         return
     source = bank.segment(clip.asset)
     total = int(source.frame_count())

@@ -84,7 +84,19 @@ def plan_only(project: Project, script_path: Path, strict: bool = True,
 
 def build_episode(project: Project, job: Job, options: Options, progress: Progress,
                   hashes: Hashes) -> Built:
-    """Narrate, mix, master and encode one episode; what is cached is not made again."""
+    """Narrate, mix, master and encode one episode; what is cached is not made again. What
+    only this build needs (its mixes, masters, the narration's raw copies) goes to a working
+    folder in the cache, removed when the build ends however it ends."""
+    work = project.root / ".podforge-cache" / f"work-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build_episode(project, job, options, progress, hashes, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build_episode(project: Project, job: Job, options: Options, progress: Progress,
+                   hashes: Hashes, work: Path) -> Built:
     show, script, assets, slug = job.show, job.script, job.assets, job.slug
     script_path, folder, takes, asset_hash = job.script_path, job.folder, job.takes, job.asset_hash
     sound, out = show.sound, show.sound.output
@@ -101,7 +113,7 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                           f"line {c.line}) from the {slug_} segment")
     context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
                        _relative(script_path, project.root),
-                       {slug: takes.name(slug) for slug in takes.stretch})
+                       {slug: takes.name(slug) for slug in takes.stretch}, work=work)
     last = len(script.segments) - 1
     todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
                                       hashes(take) if take else asdict(sound.voice),
@@ -159,13 +171,8 @@ def build_episode(project: Project, job: Job, options: Options, progress: Progre
                    cover_mime=cover_mime, chapters=chapters)
 
     progress.stage(slug, "mix, master and encode")
-    work = cache / f"work-{os.getpid()}"
-    work.mkdir(exist_ok=True)
-    try:
-        mastered = _master_and_encode(pieces, context, work, folder / mp3_name, tag,
-                                      previous.trim_db if previous else 0.0, progress)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    mastered = _master_and_encode(pieces, context, work, folder / mp3_name, tag,
+                                  previous.trim_db if previous else 0.0, progress)
     for message in mastered.warnings:
         progress.note(f"warning: {message}")
     whole = mastered.measured.whole
@@ -252,6 +259,7 @@ class _Context:
     script: str = "script.md"  # the script's path, for take findings
     take_names: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> as shown
     speak_on_every_core: bool = False  # the one segment to narrate: its paragraphs in parallel
+    work: Path | None = None  # this build's working folder: raw copies of new narration go there
 
 
 @dataclass(frozen=True)
@@ -260,6 +268,7 @@ class _Piece:
     span: Span
     key: str  # the span's mix: equal keys, equal mixed samples
     warnings: tuple[str, ...]
+    voice_file: Path | None = None  # the narration's raw 16-bit copy, if made in this build
 
 
 def _within_pauses(span: Span, spoken, allowed: bool, take: Path | None, warn) -> Span:
@@ -301,15 +310,18 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
     stem = ctx.cache / f"narration-{narration_key}"
     warnings: list[str] = []
     spoken = None if ctx.force else narration_stage.load(segment, stem)
+    copy = None
     if spoken is None:
         if cached_only:
             return None
+        copy = ctx.work / f"narration-{narration_key}.s16" if ctx.work else None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
                                          warnings.append, _leveler(ctx.sound),
                                          language=ctx.language, script=ctx.script,
                                          take_name=ctx.take_names.get(segment.slug),
                                          speak_all=_speak_on_every_core(ctx.cache)
-                                         if ctx.speak_on_every_core else None)
+                                         if ctx.speak_on_every_core else None,
+                                         pcm_copy=copy)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     if spoken.narration.voice == "take":
         span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice,
@@ -318,7 +330,7 @@ def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool
     key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
                     rate, ctx.sound.output.channels,
                     sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
-    return _Piece(spoken, span, key, tuple(warnings))
+    return _Piece(spoken, span, key, tuple(warnings), copy)
 
 
 def _speak_on_every_core(scratch: Path):
@@ -608,7 +620,7 @@ def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Con
         return (mix_range(piece.span, piece.spoken, AssetBank(ctx.assets, out.sample_rate,
                                                                 out.channels),
                           sound.ducking, out.sample_rate, out.channels, f0, f1, sink,
-                          warm=warm, duck=_DUCKS[piece.key]),)
+                          warm=warm, duck=_DUCKS[piece.key], voice=piece.voice_file),)
 
 
 def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,

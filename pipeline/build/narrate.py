@@ -46,13 +46,15 @@ class Spoken:
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
             warn=lambda message: None, leveler: LevelerSettings = LevelerSettings(),
             *, language: str = "en", script: str = "script.md",
-            take_name: str | None = None, speak_all=None) -> Spoken:
+            take_name: str | None = None, speak_all=None, pcm_copy: Path | None = None
+            ) -> Spoken:
     """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
     loudness (a take and the draft voice alike); a failure leaves nothing behind.
 
     `speak_all(texts, rate, settings)`, if given, yields each paragraph's draft speech as
     speak_paragraph() would, in order: the build hands one that speaks them on every core when
-    this segment is the only one to narrate (an edited act)."""
+    this segment is the only one to narrate (an edited act). With `pcm_copy`, the levelled
+    samples also go there as raw 16-bit PCM, for this build's mix (see level_file)."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")  # names the interrupt cleanup knows
     try:
@@ -69,7 +71,8 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
         # segment narrated alone, and this is most of what it waits on.
         with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
             activity = side.submit(_activity, str(tmp), rate)
-            plan = level_file(tmp, flac, rate, leveler, name=str(take or segment.slug))
+            plan = level_file(tmp, flac, rate, leveler, name=str(take or segment.slug),
+                              pcm_copy=pcm_copy)
             save_array(act, activity.result())  # the .json, written last, marks it complete
         for message in plan.warnings:
             warn(message)

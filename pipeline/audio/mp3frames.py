@@ -29,7 +29,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO, Protocol
@@ -723,6 +723,7 @@ class EncodeReport:
 
 
 Reader = Callable[[int, int], np.ndarray]
+AHEAD = 16  # finished pieces a worker may be ahead of the join by
 
 
 def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: int,
@@ -740,8 +741,10 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
     entry that is not the piece's frames is encoded again. The key is piece_key() of the
     piece's samples, or key(piece) if given: a key the caller derives from what made the audio
     (it must cover the context span, read_start to read_end, and the format), so cached pieces
-    are not even read. At most 2 x workers pieces are in memory at once, so a 4-hour episode
-    streams through. `encoder(pcm, piece, key)`, if given, encodes a piece instead of
+    are not even read. A piece's samples are read when a worker starts it, so at most `workers`
+    pieces' samples are in memory; finished pieces wait for the join as frames (a minute of
+    them is 1 MB), at most AHEAD x workers of them, so a short piece never waits on a long
+    one before it and a 4-hour episode still streams through. `encoder(pcm, piece, key)`, if given, encodes a piece instead of
     encode_piece (to measure it on the way, say) and returns its own frames."""
     ffmpeg = ffmpeg or find_ffmpeg()
     workers = workers or os.cpu_count() or 1
@@ -784,8 +787,13 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
         try:
             for piece in pieces:
                 window.append(pool.submit(work, piece))
-                if len(window) >= 2 * workers:
-                    joiner.add(window.popleft().result())
+                while True:  # join what is done in order; wait while too much is in hand
+                    while window and window[0].done():
+                        joiner.add(window.popleft().result())
+                    waiting = [f for f in window if not f.done()]
+                    if len(waiting) < 2 * workers and len(window) < AHEAD * workers:
+                        break
+                    wait(waiting, return_when=FIRST_COMPLETED)
             while window:
                 joiner.add(window.popleft().result())
         except BaseException:

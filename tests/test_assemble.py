@@ -71,6 +71,39 @@ def test_pydub_assembly_places_gains_loops_and_cuts_exactly(tmp_path):
 
 
 
+def test_narration_at_the_voices_rate_is_resampled_seamlessly_window_by_window(tmp_path):
+    """The draft voice is kept at espeak's 22.05 kHz and resampled as it is mixed, a window
+    at a time and in blocks on every core: together they equal one resampling of the whole."""
+    import soxr
+
+    slow = 22050
+    voice = speech(20.0, seed=5)[::2].copy()  # 20 s at 22.05 kHz
+    pcm = np.clip(np.rint(voice * 32768), -32768, 32767).astype("<i2")
+    pcm.tofile(tmp_path / "voice.s16")
+    np.save(tmp_path / "voice.npy", np.zeros(2000, bool))
+    spoken = Spoken(Narration("act-1", 20.0), tmp_path / "voice.s16", tmp_path / "voice.npy",
+                    (), rate=slow)
+    span = Span("act-1", "act", 1, "Act 1", 0.0, 21.0, 0.5, "draft",
+                (Clip(None, 0.5, 20.0, role="voice"),))
+    frames = 21 * RATE
+    want = np.zeros(frames, np.float32)
+    want[RATE // 2:RATE // 2 + 20 * RATE] = soxr.resample(pcm / 32768, slow, RATE, quality="HQ")
+    with open(tmp_path / "mix", "wb") as sink:
+        assemble.mix_range(span, spoken, AssetBank({}, RATE, 2), Ducking(), RATE, 2, 0, frames,
+                           sink)
+    whole = np.fromfile(tmp_path / "mix", "<f4").reshape(-1, 2)
+    with open(tmp_path / "blocks", "wb") as sink:  # two blocks, the second run in from before
+        sink.truncate(frames * 8)
+        for f0, f1 in ((0, 7 * RATE + 123), (7 * RATE + 123, frames)):
+            sink.seek(f0 * 8)
+            assemble.mix_range(span, spoken, AssetBank({}, RATE, 2), Ducking(), RATE, 2, f0, f1,
+                               sink, warm=RATE // 4)
+    blocks = np.fromfile(tmp_path / "blocks", "<f4").reshape(-1, 2)
+    assert np.abs(whole[:, 0] - want).max() < 2e-6 and np.array_equal(whole[:, 0], whole[:, 1])
+    assert np.abs(blocks - whole).max() < 2e-6
+    assert np.abs(whole).max() > 0.1
+
+
 def test_a_span_mixes_the_same_from_the_narrations_flac_and_its_raw_copy(tmp_path):
     """The build that narrates mixes from the raw 16-bit copy; later builds from the FLAC."""
     span, spoken, bank = scene(tmp_path)

@@ -220,6 +220,13 @@ def voice_id(name: str) -> str | None:
     return ident + plus + variant if ident else None
 
 
+def output_rate() -> int:
+    """The rate espeak-ng speaks at (it has one): draft narration is kept at it."""
+    with _lock:
+        _load()
+        return _sample_rate
+
+
 def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None = None) -> Speech:
     """Synthesize `text` (UTF-8, any punctuation/quotes/dashes/unicode) with espeak-ng."""
     import numpy as np  # here: listing voices (show.yaml's check) needs no numpy

@@ -145,7 +145,7 @@ def mix_range(span: Span, spoken: Spoken, bank: AssetBank, ducking: Ducking, rat
     lead = max(0, first - warm)
     windows = ([(lead, first - lead)] if first > lead else []) + \
         [(start, min(WINDOW, end - start)) for start in range(first, end, WINDOW)]
-    with _Voice(voice or spoken.audio_file) as narration:
+    with _Voice(voice or spoken.audio_file, spoken.rate, rate) as narration:
         for start, n in windows:
             window = bytearray(n * channels * _WIDTH)
             for clip in span.clips:
@@ -175,10 +175,18 @@ def load_span(stem: Path, frames: int, channels: int) -> Rendered | None:
 class _Voice:
     """The narration read a window at a time: the cache's 16-bit FLAC, the build's raw 16-bit
     copy of it (.s16: the same numbers, without decoding), or raw float32 mono. 16-bit comes
-    back as int16, so it reaches the mix's 32-bit samples by a shift (exact: SCALE is 2**27)."""
+    back as int16, so it reaches the mix's 32-bit samples by a shift (exact: SCALE is 2**27).
 
-    def __init__(self, path: Path):
+    Narration at another rate than the mix (the draft voice's) is resampled a window at a
+    time, each from RESAMPLE_MARGIN samples before and after it: the windows then equal one
+    resampling of the whole narration to float precision, whatever the blocks (tested)."""
+
+    def __init__(self, path: Path, rate: int | None = None, mix_rate: int | None = None):
         self.path = Path(path)
+        rate, mix_rate = rate or mix_rate, mix_rate or rate
+        g = np.gcd(rate, mix_rate) if rate and mix_rate else 1
+        self.rates = (rate, mix_rate)
+        self._ratio = None if rate == mix_rate else (mix_rate // g, rate // g)  # out : in
 
     def __enter__(self) -> _Voice:
         self._flac = self._raw = None
@@ -191,6 +199,28 @@ class _Voice:
         return self
 
     def read(self, offset: int, n: int) -> np.ndarray:
+        """Samples [offset, offset + n) at the mix's rate (fewer at the narration's end)."""
+        if self._ratio is None:
+            return self._own(offset, n)
+        up, down = self._ratio
+        first = max(0, offset * down // up - RESAMPLE_MARGIN) // down * down
+        last = -(-(offset + n) * down // up) + RESAMPLE_MARGIN
+        x = self._own(first, last - first)
+        if not len(x):
+            return np.zeros(0, np.float32)
+        x = x / np.float32(32768) if x.dtype == np.int16 else x
+        y = soxr.resample(x, self.rates[0], self.rates[1], quality="HQ")
+        at = offset - first * up // down
+        total = self._frames()
+        end = min(offset + n, -(-total * up // down) if total is not None else offset + n)
+        return np.asarray(y[at:max(at, end - offset + at)], np.float32)
+
+    def _frames(self) -> int | None:
+        if self._flac is not None:
+            return self._flac.frames
+        return os.fstat(self._raw.fileno()).st_size // np.dtype(self._kind).itemsize
+
+    def _own(self, offset: int, n: int) -> np.ndarray:
         if self._flac is not None:
             self._flac.seek(min(offset, self._flac.frames))
             return self._flac.read(n, dtype="int16", always_2d=True)[:, 0]
@@ -200,6 +230,9 @@ class _Voice:
 
     def __exit__(self, *exc) -> None:
         (self._flac or self._raw).close()
+
+
+RESAMPLE_MARGIN = 128  # narration samples: soxr HQ's filter reaches less far (tested)
 
 
 def _voice_segment(voice: np.ndarray, rate: int, channels: int) -> AudioSegment:

@@ -1,7 +1,9 @@
 """Each segment's narration as audio on disk: a recorded take, else the draft voice.
 
-Narration is written as raw float32 mono at the show's rate, piece by piece, so a long act never
-sits whole in memory, then levelled and kept in the cache as 16-bit FLAC. Alongside it go what later stages need and can no longer
+Narration is written as raw float32 mono, piece by piece, so a long act never sits whole in
+memory, then levelled and kept in the cache as 16-bit FLAC: a take at the show's rate, the draft
+voice at its own (espeak-ng speaks at 22.05 kHz: levelled, kept and read at half the cost, and
+resampled as it is mixed). Alongside it go what later stages need and can no longer
 hear: where each cue falls, when the voice actually speaks (for ducking), and the timed
 sentences (for the transcript).
 """
@@ -41,6 +43,7 @@ class Spoken:
     voice_lufs: float = float("-inf")  # the levelled speech's loudness (-inf: no speech)
     alignment: dict | None = None  # a take's align.Alignment.to_dict()
     findings: tuple[str, ...] = ()  # the take against its script, in the linter's form
+    rate: int | None = None  # the audio file's sample rate, if not the show's
 
 
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
@@ -58,20 +61,21 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
     tmp = stem.with_suffix(f".tmp{os.getpid()}")  # names the interrupt cleanup knows
     try:
+        own = rate if take else voice.output_rate()
         with open(tmp, "wb") as sink:
             if take:
                 seconds, cues, sentences, extra = _take(
                     segment, take, rate, sink, warn, language, script, take_name or str(take))
             else:
                 extra = {}
-                seconds, cues, sentences = _draft(segment, rate, settings, sink,
+                seconds, cues, sentences = _draft(segment, own, settings, sink,
                                                   speak_all or speak_serially)
         # Where the voice speaks is read on a second thread while the narration is levelled
         # into its FLAC (numpy, scipy and libsndfile let go of the GIL): an edited act is one
         # segment narrated alone, and this is most of what it waits on.
         with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
-            activity = side.submit(_activity, str(tmp), rate)
-            plan = level_file(tmp, flac, rate, leveler, name=str(take or segment.slug),
+            activity = side.submit(_activity, str(tmp), own)
+            plan = level_file(tmp, flac, own, leveler, name=str(take or segment.slug),
                               pcm_copy=pcm_copy)
             save_array(act, activity.result())  # the .json, written last, marks it complete
         for message in plan.warnings:
@@ -79,7 +83,8 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
     finally:
         tmp.unlink(missing_ok=True)
     spoken = Spoken(Narration(segment.slug, seconds, tuple(cues), "take" if take else "draft"),
-                    flac, act, tuple(sentences), float(plan.levelled_lufs), **extra)
+                    flac, act, tuple(sentences), float(plan.levelled_lufs), **extra,
+                    rate=None if own == rate else own)
     _save(spoken, stem.with_suffix(".json"))
     return spoken
 
@@ -100,7 +105,7 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
         return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]),
                       float(data["voice_lufs"]) if data["voice_lufs"] is not None else
                       float("-inf"), data.get("alignment"),
-                      tuple(str(f) for f in data.get("findings", ())))
+                      tuple(str(f) for f in data.get("findings", ())), data.get("rate"))
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 
@@ -110,7 +115,8 @@ def _save(spoken: Spoken, path: Path) -> None:
     data = {"seconds": n.seconds, "voice": n.voice, "cues": [at for _, at in n.cue_times],
             "sentences": [list(s) for s in spoken.sentences],
             "voice_lufs": spoken.voice_lufs if spoken.voice_lufs > -1e9 else None,
-            "alignment": spoken.alignment, "findings": list(spoken.findings)}
+            "alignment": spoken.alignment, "findings": list(spoken.findings),
+            "rate": spoken.rate}
     save_json(path, data)
 
 

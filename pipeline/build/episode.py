@@ -128,8 +128,19 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     if len(missing) == 1 and (os.cpu_count() or 1) > 1:  # an edited act: both cores speak it
         todo[missing[0]] = (*todo[missing[0]][:-1], dataclasses.replace(
             context, speak_on_every_core=True))
+    def decode_assets() -> None:
+        """While the cores narrate: the music the new narration's spans will be mixed with,
+        decoded into this process, which the mix's workers are forked from."""
+        bank = AssetBank(assets, rate, out.channels)
+        wpm = sound.voice.words_per_minute
+        for name in sorted({c.asset for i in missing for c in place(
+                script.segments[i], estimate(script.segments[i], wpm), sound, assets,
+                i == last).clips if c.asset}):
+            bank.segment(name)
+
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
-                                               progress.update, scratch=cache)):
+                                               progress.update, scratch=cache,
+                                               meanwhile=decode_assets)):
         pieces[i] = piece
         for message in piece.warnings:
             progress.note(f"warning: {message}")
@@ -675,7 +686,8 @@ def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.S
     return meter.steps(), head if f0 == 0 else None, tail if f1 == frames else None
 
 
-def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> list:
+def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,
+                 meanwhile=lambda: None) -> list:
     """Independent jobs on every core: narration and mixing are CPU-bound and share nothing.
 
     Workers are forked, so they start in milliseconds with podforge already imported. Twice as
@@ -683,7 +695,8 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> li
     one core idling while another finishes the last act. Workers ignore Ctrl-C: on an
     interrupt (or any failure) this process kills them and removes the temporary files they
     leave in `scratch` (named `*.tmp<pid>`, `*.tmp<pid>.<ext>` or `.*.<pid>.tmp`), so nothing
-    half-made remains.
+    half-made remains. `meanwhile()` runs in this process once the workers are forked (in
+    this thread: no thread of ours runs as a pool forks).
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), 2 * cores) if cores > 1 else 1
@@ -692,11 +705,13 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None) -> li
         for n, job in enumerate(jobs, start=1):
             results.append(fn(*job))
             tick(n / len(jobs))
+        meanwhile()
         return results
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_ignore_interrupts) as pool:
         try:
             futures = [pool.submit(fn, *job) for job in jobs]
+            meanwhile()
             for n, _ in enumerate(as_completed(futures), start=1):
                 tick(n / len(jobs))
             return [f.result() for f in futures]

@@ -211,11 +211,10 @@ class _Voice:
         x = x / np.float32(32768) if x.dtype == np.int16 else x
         y = soxr.resample(x, self.rates[0], self.rates[1], quality="HQ")
         at = offset - first * up // down
-        total = self._frames()
-        end = min(offset + n, -(-total * up // down) if total is not None else offset + n)
-        return np.asarray(y[at:max(at, end - offset + at)], np.float32)
+        end = min(offset + n, -(-self._frames() * up // down))  # the narration's own end
+        return np.asarray(y[at:at + max(0, end - offset)], np.float32)
 
-    def _frames(self) -> int | None:
+    def _frames(self) -> int:
         if self._flac is not None:
             return self._flac.frames
         return os.fstat(self._raw.fileno()).st_size // np.dtype(self._kind).itemsize

@@ -105,7 +105,8 @@ def load(segment: Segment, stem: Path) -> Spoken | None:
         return Spoken(narration, raw, act, tuple(tuple(s) for s in data["sentences"]),
                       float(data["voice_lufs"]) if data["voice_lufs"] is not None else
                       float("-inf"), data.get("alignment"),
-                      tuple(str(f) for f in data.get("findings", ())), data.get("rate"))
+                      tuple(str(f) for f in data.get("findings", ())),
+                      int(data["rate"]) if data.get("rate") else None)
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None  # a damaged cache entry is rebuilt, not trusted
 

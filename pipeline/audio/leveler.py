@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.audio import dynamics, loudness
+from pipeline.audio import bandlimit, dynamics, loudness
 from pipeline.audio.mp3frames import pcm16  # the one float → 16-bit rule: libsndfile's
 
 StrPath = str | os.PathLike[str]
@@ -184,10 +184,12 @@ def level(samples: np.ndarray, rate: int, settings: LevelerSettings = LevelerSet
 
 def level_file(source: StrPath, target: StrPath, rate: int,
                settings: LevelerSettings = LevelerSettings(), name: str | None = None,
-               pcm_copy: StrPath | None = None) -> LevelPlan:
+               pcm_copy: StrPath | None = None, lowpass_hz: float = 0.0) -> LevelPlan:
     """Level raw float32 mono narration into `target`, 16-bit FLAC (the cache's narration: a
     quarter of the size or less, 96 dB below -20 LUFS speech), a block at a time, atomically.
-    A sample past full scale is clipped: the leveler leaves speech 20 dB below it.
+    A sample past full scale is clipped: the leveler leaves speech 20 dB below it. With
+    `lowpass_hz`, the levelled voice is low-passed there too (pipeline.audio.bandlimit: the
+    build's narration enters the mix in the band the encoder keeps).
 
     With `pcm_copy`, the same 16-bit samples also go there as raw little-endian PCM: the build
     mixes from that copy, so the FLAC it keeps is never decoded in the build that made it."""
@@ -201,13 +203,14 @@ def level_file(source: StrPath, target: StrPath, rate: int,
                 yield block
 
     levelled, out = level_stream(blocks, rate, settings, name or source)
+    band = bandlimit.LowPass(rate, 1, lowpass_hz)
     tmp = f"{target}.tmp{os.getpid()}"
     copy = None if pcm_copy is None else f"{os.fspath(pcm_copy)}.tmp{os.getpid()}"
     try:
         with soundfile.SoundFile(tmp, "w", rate, 1, "PCM_16", format="FLAC") as sink, \
                 open(copy or os.devnull, "wb") as raw:
             for block in out:
-                pcm = pcm16(block)
+                pcm = pcm16(band(block))
                 sink.write(pcm)
                 if copy:
                     raw.write(pcm.data)

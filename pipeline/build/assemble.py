@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from pipeline.audio import decode, dynamics, loudness
+from pipeline.audio import bandlimit, decode, dynamics, loudness
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import AudioError
 from pipeline.files import save_array
@@ -46,16 +46,20 @@ WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 _WIDTH = 4
 
 # Decoded assets and their 32-bit segments, per process: filled before the workers fork.
-_DECODED: dict[tuple, np.ndarray] = {}  # (path, rate, channels, size, mtime) → samples
+_DECODED: dict[tuple, np.ndarray] = {}  # (path, rate, channels, low-pass, size, mtime) → samples
 _SEGMENTS: dict[tuple, AudioSegment] = {}
 
 
 class AssetBank:
     """Assets decoded once per process, at the show's rate and channels: a few MB each; and
-    each as a 32-bit AudioSegment, converted once too."""
+    each as a 32-bit AudioSegment, converted once too. With `lowpass_hz`, each is low-passed
+    once as it is decoded (a loop round its seam), so the mix holds only what the encoder
+    keeps (pipeline.audio.bandlimit)."""
 
-    def __init__(self, assets: dict[str, Asset], rate: int, channels: int):
+    def __init__(self, assets: dict[str, Asset], rate: int, channels: int,
+                 lowpass_hz: float = 0.0):
         self._assets, self._rate, self._channels = assets, rate, channels
+        self._lowpass = lowpass_hz
 
     def _key(self, name: str) -> tuple:
         """Keyed by the file's size and mtime too: a long-lived process never mixes an edited
@@ -66,15 +70,16 @@ class AssetBank:
             version = (st.st_size, st.st_mtime_ns)
         except OSError:
             version = (-1, -1)  # read_audio names the file and the problem
-        return (path, self._rate, self._channels, *version)
+        return (path, self._rate, self._channels, self._lowpass, *version)
 
     def __getitem__(self, name: str) -> np.ndarray:
         key = self._key(name)
         if key not in _DECODED:
             for cache in (_DECODED, _SEGMENTS):
-                for stale in [k for k in cache if k[:3] == key[:3]]:
+                for stale in [k for k in cache if k[:4] == key[:4]]:
                     del cache[stale]
-            _DECODED[key] = decode.read_audio(*key[:3])
+            _DECODED[key] = bandlimit.lowpass(decode.read_audio(*key[:3]), self._rate,
+                                              self._lowpass, self._assets[name].loop)
         return _DECODED[key]
 
     def segment(self, name: str) -> AudioSegment:

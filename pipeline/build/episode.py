@@ -25,6 +25,7 @@ from pipeline.audio import decode, loudness
 
 from pipeline.build import narrate as narration_stage
 from pipeline.publish.artwork import cover_art, read_cover
+from pipeline.audio.bandlimit import LOWPASS_HZ
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.manifest import Asset
 from pipeline.build.narrate import HOP
@@ -131,7 +132,7 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     def decode_assets() -> None:
         """While the cores narrate: the music the new narration's spans will be mixed with,
         decoded into this process, which the mix's workers are forked from."""
-        bank = AssetBank(assets, rate, out.channels)
+        bank = _bank(assets, out)
         wpm = sound.voice.words_per_minute
         for name in sorted({c.asset for i in missing for c in place(
                 script.segments[i], estimate(script.segments[i], wpm), sound, assets,
@@ -237,6 +238,11 @@ def segment_line(report: BuildReport) -> str:
     return f"{report.slug}: LUFS by segment: " + ", ".join(
         f"{name(s)} {s.integrated_lufs:.1f}" if s.integrated_lufs is not None else
         f"{name(s)} silent" for s in report.segments)
+
+
+def _bank(assets: dict[str, Asset], out) -> AssetBank:
+    """The build's music, at the show's rate and channels and in the band the encoder keeps."""
+    return AssetBank(assets, out.sample_rate, out.channels, LOWPASS_HZ)
 
 
 def _settings(sound: SoundDesign) -> mastering.MasterSettings:
@@ -432,7 +438,7 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
         need |= segmentwise.missing_audio(plan_, piece_keys, spans, store, edge)
         need -= {i for i, k in enumerate(keys) if k in audio}
         if need:
-            bank = AssetBank(ctx.assets, rate, channels)
+            bank = _bank(ctx.assets, out)
             for name in sorted({c.asset for i in need for c in pieces[i].span.clips if c.asset}):
                 bank.segment(name)  # decoded and converted once: the forked workers inherit it
             audio.update(_master_spans({i: pieces[i] for i in sorted(need)},
@@ -628,8 +634,7 @@ def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Con
         _DUCKS[piece.key] = duck_levels(piece.span, piece.spoken, sound.ducking)
     with open(path, "r+b") as sink:
         sink.seek(f0 * 4 * out.channels)
-        return (mix_range(piece.span, piece.spoken, AssetBank(ctx.assets, out.sample_rate,
-                                                                out.channels),
+        return (mix_range(piece.span, piece.spoken, _bank(ctx.assets, out),
                           sound.ducking, out.sample_rate, out.channels, f0, f1, sink,
                           warm=warm, duck=_DUCKS[piece.key], voice=piece.voice_file),)
 

@@ -19,12 +19,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
-# scipy comes with pyloudnorm (see pipeline.audio): its biquads keep state across blocks.
-from scipy.signal import butter, sosfilt
-
 from pipeline.audio import loudness, peak
 
 
@@ -43,9 +39,6 @@ class MasterSettings:
     # out of reach. 2 ms look-ahead and 500 dB/s reach it on speech (tested) without pumping.
     limiter_lookahead_s: float = 0.002
     limiter_release_db_per_s: float = 500.0
-    # LAME low-passes at about 17 kHz at 128 kb/s; a limited peak that loses its top octave in
-    # the encoder rings over the ceiling. Low-passing first, the limiter sees what is kept.
-    lowpass_hz: float = 16_000.0
     tolerance_lu: float = 0.2
     peak_margin_db: float = 0.1  # meters disagree by a tenth on a peak: keep that far below
     max_passes: int = 4
@@ -72,7 +65,6 @@ class SpanMaster:
     aim_lufs: float
     lookahead_s: float = 0.002
     release_db_per_s: float = 500.0
-    lowpass_hz: float = 0.0  # 0: off
 
 
 def span_gain(steps: np.ndarray, rate: int, target_lufs: float, voice_lufs: float = -np.inf,
@@ -103,37 +95,22 @@ def first_plan(sources: Sequence[SpanSource], rate: int, settings: MasterSetting
         mix = loudness.LoudnessMeter.integrated_of(np.asarray(source.steps, np.float64), rate)
         aim = mix + gain if np.isfinite(mix) else settings.target_lufs
         plans.append(SpanMaster(gain, ceiling, float(aim), settings.limiter_lookahead_s,
-                                settings.limiter_release_db_per_s, settings.lowpass_hz))
+                                settings.limiter_release_db_per_s))
     return plans
 
 
 def limited(blocks: Iterable[np.ndarray], channels: int, rate: int, master: SpanMaster
             ) -> Iterable[np.ndarray]:
-    """A span through its gain and its own true-peak limiter: as many frames out as in."""
+    """A span through its gain and its own true-peak limiter: as many frames out as in. The
+    mix arrives band-limited to what the encoder keeps (pipeline.audio.bandlimit)."""
     gain = np.float32(10 ** (master.gain_db / 20))
     limiter = peak.Limiter(rate, channels, master.ceiling_dbtp, lookahead=master.lookahead_s,
                             release_db_per_s=master.release_db_per_s)
-    sos = None
-    if 0 < master.lowpass_hz < 0.45 * rate:
-        sos = _lowpass(master.lowpass_hz, rate).copy()
-        sos[0, :3] *= gain  # the gain rides in the filter's first section: one pass fewer
-        state = np.zeros((len(sos), 2, channels), np.float32)
     for block in blocks:
-        x = np.asarray(block, np.float32).reshape(len(block), channels)
-        if sos is None:
-            x = x * gain
-        elif len(x):
-            y, state = sosfilt(sos, x, axis=0, zi=state)
-            x = y.astype(np.float32, copy=False)
+        x = np.asarray(block, np.float32).reshape(len(block), channels) * gain
         if len(out := limiter.process(x)):
             yield out
     yield limiter.flush()
-
-
-@lru_cache(maxsize=8)
-def _lowpass(hz: float, rate: int) -> np.ndarray:
-    """float32 sections: scipy runs them five times faster than float64 on audio this loud."""
-    return butter(8, hz, fs=rate, output="sos").astype(np.float32)
 
 
 SETTLED_LU = 0.1  # close enough: the measured MP3's correction takes up what is left

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from pipeline.audio import decode, dynamics
+from pipeline.audio import bandlimit, decode, dynamics
 
 from pipeline.audio import voice
 from pipeline.audio.leveler import LevelerSettings, level_file
@@ -76,7 +76,7 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
         with ThreadPoolExecutor(1, thread_name_prefix="activity") as side:
             activity = side.submit(_activity, str(tmp), own)
             plan = level_file(tmp, flac, own, leveler, name=str(take or segment.slug),
-                              pcm_copy=pcm_copy)
+                              pcm_copy=pcm_copy, lowpass_hz=bandlimit.LOWPASS_HZ)
             save_array(act, activity.result())  # the .json, written last, marks it complete
         for message in plan.warnings:
             warn(message)

@@ -434,7 +434,7 @@ def encode_with_context(pcm: np.ndarray, piece: Piece, *, channels: int,
     cmd = [ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error",
            "-f", "s16le", "-ar", str(piece.rate), "-ac", str(channels), "-i", "pipe:0",
            *_mp3_args(piece.rate, channels, bitrate_kbps, xing=False, reservoir=False),
-           "pipe:1"]
+           "-flush_packets", "0", "pipe:1"]  # frames out in 32 kB writes, not one by one
     code, data, err = _piped(cmd, memoryview(pcm16(pcm)).cast("B"))
     if code != 0:
         tail = err.decode(errors="replace").strip()[-_STDERR_TAIL:]

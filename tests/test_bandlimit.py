@@ -73,3 +73,18 @@ def test_the_leveler_keeps_narration_in_the_band(tmp_path):
     y, _ = sf.read(tmp_path / "levelled.flac", dtype="float32")
     f, p = welch(y, RATE, nperseg=4096)
     assert 10 * np.log10(p[(f > 1000) & (f < 14000)].mean() / p[f > 18000].mean()) > 40
+
+
+def test_the_builds_music_enters_the_mix_in_the_band(tmp_path):
+    import soundfile as sf
+
+    from pipeline.build.assemble import AssetBank
+    from pipeline.manifest import Asset
+
+    sf.write(tmp_path / "bed.wav", _noise(2, 2, 8), RATE)
+    asset = Asset("bed", tmp_path / "bed.wav", "bed", 2.0, -20.0, True)
+    kept = AssetBank({"bed": asset}, RATE, 2, bandlimit.LOWPASS_HZ)["bed"]
+    raw = AssetBank({"bed": asset}, RATE, 2)["bed"]  # the bank keeps both: keyed by the cut
+    f, p = welch(kept[:, 0], RATE, nperseg=4096)
+    assert 10 * np.log10(p[(f > 1000) & (f < 14000)].mean() / p[f > 18500].mean()) > 40
+    assert np.max(np.abs(raw - sf.read(tmp_path / "bed.wav", dtype="float32")[0])) < 1e-6

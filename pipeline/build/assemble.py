@@ -45,7 +45,7 @@ SCALE = float(2 ** 27)  # float 1.0 in int32: 24 dB of headroom above full scale
 WINDOW = 1 << 17  # frames mixed at a time (about 3 s)
 _WIDTH = 4
 
-# Decoded assets and their 32-bit segments, per process: filled before the workers fork.
+# Decoded assets, then their 32-bit segments instead, per process: filled before the workers fork.
 _DECODED: dict[tuple, np.ndarray] = {}  # (path, rate, channels, low-pass, size, mtime) → samples
 _SEGMENTS: dict[tuple, AudioSegment] = {}
 
@@ -73,7 +73,14 @@ class AssetBank:
         return (path, self._rate, self._channels, self._lowpass, *version)
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """The asset's samples, float32 (frames, channels): once it is a segment, the
+        segment's (to 27 bits, what the mix adds)."""
         key = self._key(name)
+        if key in _SEGMENTS:
+            return to_array(_SEGMENTS[key])
+        return self._decoded(key, name)
+
+    def _decoded(self, key: tuple, name: str) -> np.ndarray:
         if key not in _DECODED:
             for cache in (_DECODED, _SEGMENTS):
                 for stale in [k for k in cache if k[:4] == key[:4]]:
@@ -85,7 +92,9 @@ class AssetBank:
     def segment(self, name: str) -> AudioSegment:
         key = self._key(name)
         if key not in _SEGMENTS:
-            _SEGMENTS[key] = to_segment(self[name], self._rate)
+            segment = to_segment(self._decoded(key, name), self._rate)
+            del _DECODED[key]  # the segment holds the same samples: one copy is kept
+            _SEGMENTS[key] = segment
         return _SEGMENTS[key]
 
 

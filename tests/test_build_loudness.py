@@ -66,3 +66,30 @@ def test_uneven_takes_come_out_level_and_a_hopeless_one_is_named(tmp_path: Path)
     assert abs(theirs.integrated_lufs - -16) <= 0.5 and theirs.true_peak_dbtp <= -1.0
     line = next(l for l in result.output.splitlines() if "LUFS by segment" in l)
     assert "act 1 " in line and "teaser " in line
+
+
+def test_a_new_episode_starts_from_the_trim_the_show_has_learned(tmp_path: Path):
+    """What the encoder takes away belongs to the show's sound and bitrate: the first episode
+    learns it (measured off target, mastered and encoded again), the next one starts there and
+    is measured on target the first time."""
+    make_show(tmp_path)
+    first = run("build", cwd=tmp_path)
+    assert first.exit_code == 0, first.output
+    assert "mastering and encoding again, pass 2" in first.output  # the MP3 measured low
+    learned = built_report(tmp_path).trim_db
+    assert learned != 0
+    other = tmp_path / "episodes" / "other-event"
+    other.mkdir()
+    script = (tmp_path / "episodes" / "test-event" / "script.txt").read_text()
+    (other / "script.txt").write_text(
+        script.replace("The Test Event", "The Other Event").replace(
+            "The story starts.", "The other story starts slowly, with a long walk by the "
+            "river and a letter nobody reads.").replace(
+            "The story ends.", "It ends with the letter read aloud at last."))
+    second = run("build", cwd=tmp_path)
+    assert second.exit_code == 0, second.output
+    assert "other-event: the MP3 measures" not in second.output
+    report = BuildReport.from_json((tmp_path / "build" / "other-event" / "report.json")
+                                   .read_text())
+    assert report.trim_db == learned
+    assert abs(report.integrated_lufs - (-16)) <= 0.2

@@ -1,4 +1,4 @@
-"""The mix's sources are low-passed where they enter; filtering the mix itself would give the same."""
+"""The mix's sources are low-passed where they enter; filtering the mix would give the same."""
 
 import numpy as np
 from scipy.signal import welch

@@ -13,10 +13,10 @@
 (d) edit one act (a sentence in act 2) and build again: its narration, its mix, its master and
     its pieces (and its neighbours' edge pieces) are made again, the rest comes from the cache;
 (e) a build with nothing to do;
-(f) what the second pass costs: the show's first build of its first episode, which learns what
-    the encoder takes away (the MP3 measured off target: every span limited and encoded again),
-    against (g) a new episode of the same show, which starts from that and is measured on target
-    the first time (one pass, as (a)).
+(f) what the second pass would cost and what avoids it: the show's first build of its first
+    episode, which measures what the encoder takes away on excerpts before it masters (else its
+    MP3 would measure off target and every span be limited and encoded again), against (g) a
+    new episode of the same show, which starts from what (f) learned; each with its passes.
 Prints a/b (target ≤ 1.0), d/a (target ≤ 0.25), e (target ≤ 0.3 s), the cache's bytes per
 minute of audio and its size over the MP3's (target ≤ 5), podforge's peak RSS (flat in the
 episode's length: compare `--minutes 120 --no-reference`), f/a and g/a.

@@ -411,7 +411,7 @@ class _Mastered:
 
 
 def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Path, tag,
-                       trim: float, progress: Progress) -> _Mastered:
+                       trim: float | None, progress: Progress) -> _Mastered:
     """Each span mastered alone, the episode encoded in cached pieces on every core, its figures
     read off the pieces' measurements; while it misses the target by more than the tolerance
     or tops the ceiling: the episode's trim moves by the miss, and a span over the ceiling
@@ -421,6 +421,10 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
     rate, channels = out.sample_rate, out.channels
     settings = _settings(sound)
     ffmpeg = find_ffmpeg()
+    if trim is None:  # no build of the show has measured its encoder yet
+        trim = _pilot_trim(pieces, ctx, work, progress.update)
+        progress.note(f"{mp3.stem}: the encoder takes {trim:+.2f} LU off this show's sound "
+                      "(measured on excerpts): the master makes it up")
     edge = segmentwise.edge_samples(rate)
     fmt = (rate, channels, out.bitrate_kbps)
     frames = [round(p.span.duration * rate) for p in pieces]
@@ -494,15 +498,15 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
 PIECE_SECONDS = 60.0  # the longest piece: fine enough to cache, long enough to start ffmpeg
 
 
-def _learned_trim(path: Path) -> float:
+def _learned_trim(path: Path) -> float | None:
     """Where a new episode's trim starts: the show's last, for the same loudness, format and
-    mastering. What the encoder takes away belongs to the show's sound and bitrate more than to
-    one episode, so a new episode starting there is measured on target the first time instead
-    of mastered and encoded twice (bench/bench_build.py shows both)."""
+    mastering (None: none learned yet). What the encoder takes away belongs to the show's sound
+    and bitrate more than to one episode, so a new episode starting there is measured on target
+    the first time instead of mastered and encoded twice (bench/bench_build.py shows both)."""
     try:
         return float(json.loads(path.read_text())["trim_db"])
     except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
+        return None
 
 
 def _shift(cache: Path, key: str) -> float:
@@ -555,23 +559,12 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     warm = round(mastering.WARM_S * rate)
 
     # 1. The mixes (one made earlier in this build is read back).
-    mixes = {i: load_span(work / f"mix-{p.key}", sizes[i], channels) for i, p in pieces.items()}
-    todo = [i for i, m in mixes.items() if m is None]
-    made = _in_blocks(_mix_block, todo, blocks, sizes, 4 * channels,
-                      lambda i: work / f"mix-{pieces[i].key}",
-                      lambda i, f0, f1, tmp: (pieces[i], f0, f1, tmp, warm, ctx), tick)
-    for i, (run, results) in made.items():
-        steps = np.concatenate([r[0] for r in results])
-        path = run.with_suffix(".f32")
-        os.replace(run, path)
-        save_array(path.with_suffix(".steps.npy"), steps)
-        mixes[i] = Rendered(path, sizes[i], steps)
+    mixes = _mixes(pieces, ctx, work, tick)
 
     # 2. Each span's first plan, the limiter's loss predicted on its excerpts.
     firsts = {}
     for i, m in mixes.items():
-        first = mastering.first_plan([_source(m, pieces[i].spoken.voice_lufs, channels)], rate,
-                                     settings)[0]
+        first = _first_plan(m, pieces[i], settings, rate, channels)
         firsts[i] = dataclasses.replace(first, gain_db=first.gain_db + trim,
                                         aim_lufs=first.aim_lufs + trim,
                                         ceiling_dbtp=first.ceiling_dbtp - shifts[i])
@@ -615,6 +608,61 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
             done[keys[i]] = target
         todo = again
     return done
+
+
+def _mixes(pieces: dict[int, _Piece], ctx: _Context, work: Path, tick) -> dict[int, Rendered]:
+    """Each span mixed (pydub) into `work`, a block at a time on every core; one mixed earlier
+    in this build is read back."""
+    rate, channels = ctx.sound.output.sample_rate, ctx.sound.output.channels
+    sizes = {i: round(p.span.duration * rate) for i, p in pieces.items()}
+    blocks = {i: _blocks(n, rate) for i, n in sizes.items()}
+    warm = round(mastering.WARM_S * rate)
+    mixes = {i: load_span(work / f"mix-{p.key}", sizes[i], channels) for i, p in pieces.items()}
+    todo = [i for i, m in mixes.items() if m is None]
+    made = _in_blocks(_mix_block, todo, blocks, sizes, 4 * channels,
+                      lambda i: work / f"mix-{pieces[i].key}",
+                      lambda i, f0, f1, tmp: (pieces[i], f0, f1, tmp, warm, ctx), tick)
+    for i, (run, results) in made.items():
+        steps = np.concatenate([r[0] for r in results])
+        path = run.with_suffix(".f32")
+        os.replace(run, path)
+        save_array(path.with_suffix(".steps.npy"), steps)
+        mixes[i] = Rendered(path, sizes[i], steps)
+    return mixes
+
+
+def _first_plan(mix: Rendered, piece: _Piece, settings: mastering.MasterSettings, rate: int,
+                channels: int) -> mastering.SpanMaster:
+    return mastering.first_plan([_source(mix, piece.spoken.voice_lufs, channels)], rate,
+                                settings)[0]
+
+
+def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float:
+    """A show's first build has learned no trim: what the encoder takes away is measured
+    first, on a second in twelve of each span (limited as its master will limit it,
+    encoded and decoded as the pieces will be), so that the first pass lands on the target
+    instead of being mastered and encoded twice. The mixes it makes are the pass's."""
+    out = ctx.sound.output
+    rate, channels = out.sample_rate, out.channels
+    settings = _settings(ctx.sound)
+    spans = dict(enumerate(pieces))
+    mixes = _mixes(spans, ctx, work, tick)
+    drops = _in_parallel(_encoder_drop, [
+        (mixes[i], p.spoken.voice_lufs, _first_plan(mixes[i], p, settings, rate, channels),
+         rate, channels, out.bitrate_kbps, find_ffmpeg()) for i, p in spans.items()], tick)
+    known = [(d, mixes[i].frames) for i, d in zip(spans, drops) if d is not None and
+             np.isfinite(d)]
+    if not known:
+        return 0.0
+    return round(float(np.average([d for d, _ in known], weights=[n for _, n in known])), 2)
+
+
+def _encoder_drop(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate: int,
+                  channels: int, bitrate: int, ffmpeg: str) -> float | None:
+    source = _source(mix, voice_lufs, channels)
+    master = mastering.predict(source, rate, channels, first)
+    return mastering.encoder_drop(source, rate, channels, master, lambda pcm: segmentwise
+                                  .round_trip(pcm, rate, channels, bitrate, ffmpeg))
 
 
 def _source(mix: Rendered, voice_lufs: float, channels: int) -> mastering.SpanSource:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from pipeline.audio import loudness, peak
+from pipeline.audio import loudness, mp3frames, peak
 
 
 Blocks = Callable[[], Iterable[np.ndarray]]  # called once per pass; the same frames each time
@@ -173,45 +173,78 @@ def predict(source: SpanSource, rate: int, channels: int, master: SpanMaster,
     """The gain at which the limited span should measure its aim, found on excerpts.
 
     The limiter's loss (unlimited minus limited loudness) is measured on a second of every
-    twelve, each run in from a quarter second before (the limiter's memory is 50 ms, the
-    low-pass's less), and the span's limited loudness predicted as its mix's loudness plus
-    the gain minus that loss. A secant on the prediction finds the gain; settle() then
-    checks it on the whole span, which a prediction only spares a run, never replaces. A span
-    shorter than EXCERPT_MIN_S, or one that cannot be read at random, keeps `master`."""
-    if source.read is None or source.frames < EXCERPT_MIN_S * rate:
+    twelve, each run in from a quarter second before (the limiter's memory is 50 ms), and the
+    span's limited loudness predicted as its mix's loudness plus the gain minus that loss. A
+    secant on the prediction finds the gain; settle() then checks it on the whole span, which
+    a prediction only spares a run, never replaces. A span shorter than EXCERPT_MIN_S, or one
+    that cannot be read at random, keeps `master`."""
+    found = _excerpts(source, rate)
+    if found is None:
         return master
+    mix, raw, excerpts = found
+
+    def predicted(trial: SpanMaster) -> float:
+        """mix + gain - loss, the loss being raw + gain - the limited excerpts' loudness."""
+        steps = [s for _, s in _limited_excerpts(excerpts, channels, rate, trial)]
+        return mix - raw + loudness.LoudnessMeter.integrated_of(np.concatenate(steps), rate)
+
+    search = Search(master, tries, most_db, tolerance=SETTLED_LU / 2)
+    while not search.settled(predicted(search.master)):
+        pass
+    return search.master
+
+
+def encoder_drop(source: SpanSource, rate: int, channels: int, master: SpanMaster,
+                 round_trip: Callable[[np.ndarray], np.ndarray]) -> float | None:
+    """How many LU the span's excerpts lose to the encoder, limited as `master` limits them:
+    `round_trip(pcm16)` is the show's encoder and a player's decoder (the samples heard, in
+    place). Any span of a few seconds has excerpts enough for this; None for one without."""
+    found = _excerpts(source, rate, least=1, shortest_s=0.0)
+    if found is None:
+        return None
+    x = np.concatenate([y for y, _ in _limited_excerpts(found[2], channels, rate, master)])
+    pcm = mp3frames.pcm16(x)
+    heard = np.asarray(round_trip(pcm), np.float32).reshape(-1, channels)
+    before, after = (loudness.LoudnessMeter(rate, channels) for _ in range(2))
+    before.add(mp3frames.from_pcm16(pcm))
+    after.add(heard)
+    return float(before.integrated - after.integrated)
+
+
+def _excerpts(source: SpanSource, rate: int, least: int = 10,
+              shortest_s: float = EXCERPT_MIN_S):
+    """(the mix's loudness, its excerpts' loudness, [(run-in frames, samples)]) of a span long
+    enough to learn from (`least` excerpts, `shortest_s` seconds), else None."""
+    if source.read is None or source.frames < shortest_s * rate:
+        return None
     step = rate // 10
     steps = np.asarray(source.steps, np.float64)
     mix = loudness.LoudnessMeter.integrated_of(steps, rate)
     count = len(steps) // EXCERPT_STEPS
     every = max(1, round(EXCERPT_EVERY_S * 10 / EXCERPT_STEPS))
     picks = [k * EXCERPT_STEPS for k in range(every // 2, count, every)]
-    if not np.isfinite(mix) or len(picks) < 10:
-        return master
+    if not np.isfinite(mix) or len(picks) < max(1, least):
+        return None
     raw = loudness.LoudnessMeter.integrated_of(
         np.concatenate([steps[j:j + EXCERPT_STEPS] for j in picks]), rate)  # before the gain
     if raw == -np.inf:
-        return master
+        return None
     warm = round(WARM_S * rate)
     pieces = [(j * step, (j + EXCERPT_STEPS) * step) for j in picks]
-    excerpts = [(min(warm, a), source.read(max(0, a - warm), b)) for a, b in pieces]
+    return mix, raw, [(min(warm, a), source.read(max(0, a - warm), b)) for a, b in pieces]
 
-    def predicted(trial: SpanMaster) -> float:
-        """mix + gain - loss, the loss being raw + gain - the limited excerpts' loudness."""
-        limited_steps = []
-        for lead, x in excerpts:
-            out = np.concatenate(list(limited([x], channels, rate, trial)))
-            meter = loudness.LoudnessMeter(rate, channels)
-            meter.power(out[:lead])  # the K-filter settles on the run-in
-            meter.add(out[lead:])
-            limited_steps.append(meter.steps()[:EXCERPT_STEPS])
-        return mix - raw + loudness.LoudnessMeter.integrated_of(
-            np.concatenate(limited_steps), rate)
 
-    search = Search(master, tries, most_db, tolerance=SETTLED_LU / 2)
-    while not search.settled(predicted(search.master)):
-        pass
-    return search.master
+def _limited_excerpts(excerpts, channels: int, rate: int, trial: SpanMaster):
+    """Each excerpt through the trial's gain and limiter: its own samples (the run-in cut
+    off) and their loudness steps, the filters settled on the run-in."""
+    out = []
+    for lead, x in excerpts:
+        y = np.concatenate(list(limited([x], channels, rate, trial)))
+        meter = loudness.LoudnessMeter(rate, channels)
+        meter.power(y[:lead])
+        meter.add(y[lead:])
+        out.append((y[lead:], meter.steps()[:EXCERPT_STEPS]))
+    return out
 
 
 def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) -> Blocks:

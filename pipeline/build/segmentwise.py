@@ -230,6 +230,18 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
     return np.stack([energy, peaks.astype(np.float64)])
 
 
+def round_trip(pcm: np.ndarray, rate: int, channels: int, bitrate: int, ffmpeg: str
+               ) -> np.ndarray:
+    """16-bit audio through the pieces' encoder and a player's decoder, in place: what a
+    listener hears of it."""
+    n = len(pcm)
+    piece = mp3frames.Piece(0, 0, n, n, rate)
+    data, _ = mp3frames.encode_with_context(pcm, piece, channels=channels,
+                                            bitrate_kbps=bitrate, ffmpeg=ffmpeg)
+    y = _decoded(data, piece, rate, channels, ffmpeg)[_DELAY:_DELAY + n]
+    return np.concatenate([y, np.zeros((n - len(y), channels), np.float32)]) if len(y) < n else y
+
+
 def _decoded(data: bytes, piece: mp3frames.Piece, rate: int, channels: int, ffmpeg: str
              ) -> np.ndarray:
     """A piece's frames as a player decodes them: in this process by libsndfile's mpg123 where

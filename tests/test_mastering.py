@@ -148,3 +148,27 @@ def test_a_span_of_one_block_settles_its_search_in_its_worker(tmp_path):
     again.add(written)  # the file holds the settled run, not the first one
     assert again.integrated == pytest.approx(got, abs=1e-6)
     assert head is not None and tail is not None
+
+
+def test_the_encoder_s_drop_is_read_off_excerpts_as_they_are_heard():
+    """encoder_drop hands the limited excerpts to the show's round trip as 16-bit audio and
+    compares what comes back: a round trip 0.5 dB down reads 0.5 LU, one that changes nothing
+    reads 0 (to the 16-bit rounding); a span a few seconds long has excerpts enough."""
+    x = speech(30.0, 0.0, seed=32)[:, None]
+    meter = loudness.LoudnessMeter(RATE, 1)
+    meter.add(x)
+    source = SpanSource(array_blocks(x), len(x), meter.steps(), read=lambda a, b: x[a:b])
+    plan = SpanMaster(0.0, -1.0, meter.integrated)
+    heard = []
+
+    def quieter(pcm: np.ndarray) -> np.ndarray:
+        assert pcm.dtype == np.int16
+        heard.append(len(pcm))
+        return pcm.astype(np.float32) / 32768 * np.float32(10 ** (-0.5 / 20))
+
+    assert mastering.encoder_drop(source, RATE, 1, plan, quieter) == pytest.approx(0.5, abs=1e-3)
+    assert 0.05 * len(x) < heard[0] < 0.15 * len(x)  # a second in twelve
+    same = mastering.encoder_drop(source, RATE, 1, plan, lambda p: p.astype(np.float32) / 32768)
+    assert same == pytest.approx(0.0, abs=1e-6)
+    short = SpanSource(array_blocks(x[:RATE]), RATE, meter.steps()[:10], read=lambda a, b: x[a:b])
+    assert mastering.encoder_drop(short, RATE, 1, plan, quieter) is None

@@ -98,3 +98,11 @@ def test_a_new_episode_starts_from_the_trim_the_show_has_learned(tmp_path: Path)
                                    .read_text())
     assert report.trim_db == learned
     assert abs(report.integrated_lufs - (-16)) <= 0.2
+    # At another bitrate the encoder takes another amount: measured again, once, first.
+    show = tmp_path / "show.yaml"
+    show.write_text(show.read_text() + "  output: {bitrate_kbps: 256}\n")
+    third = run("build", cwd=tmp_path)
+    assert third.exit_code == 0, third.output
+    assert third.output.count("measured on excerpts") == 1, third.output
+    assert "mastering and encoding again" not in third.output
+    assert abs(built_report(tmp_path).integrated_lufs - (-16)) <= 0.2

@@ -186,9 +186,8 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     learned = cache / "trim-{}.json".format(cache_key(  # the show's, for a new episode
         RENDER_VERSION, "trim", asdict(sound.loudness), asdict(out), asdict(_settings(sound))))
     mastered = _master_and_encode(pieces, context, work, folder / mp3_name, tag,
-                                  previous.trim_db if previous else _learned_trim(learned),
-                                  progress)
-    save_json(learned, {"trim_db": mastered.trim_db})
+                                  _learned_trim(learned, slug), progress)
+    _learn_trim(learned, slug, mastered.trim_db)
     for message in mastered.warnings:
         progress.note(f"warning: {message}")
     whole = mastered.measured.whole
@@ -498,15 +497,26 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
 PIECE_SECONDS = 60.0  # the longest piece: fine enough to cache, long enough to start ffmpeg
 
 
-def _learned_trim(path: Path) -> float | None:
-    """Where a new episode's trim starts: the show's last, for the same loudness, format and
-    mastering (None: none learned yet). What the encoder takes away belongs to the show's sound
-    and bitrate more than to one episode, so a new episode starting there is measured on target
-    the first time instead of mastered and encoded twice (bench/bench_build.py shows both)."""
+def _learned_trim(path: Path, slug: str) -> float | None:
+    """Where an episode's trim starts, for the show's loudness, format and mastering: the
+    episode's own from its last build, else the show's last (what the encoder takes away
+    belongs to the show's sound and bitrate more than to one episode), else None: nothing
+    learned yet (a new show, or a new bitrate), so the build measures it first. Each is then
+    measured on target the first time instead of mastered and encoded twice."""
     try:
-        return float(json.loads(path.read_text())["trim_db"])
-    except (OSError, ValueError, KeyError, TypeError):
+        data = json.loads(path.read_text())
+        own = data.get("episodes", {}).get(slug)
+        return float(data["trim_db"] if own is None else own)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _learn_trim(path: Path, slug: str, trim: float) -> None:
+    try:
+        episodes = dict(json.loads(path.read_text()).get("episodes", {}))
+    except (OSError, ValueError, TypeError, AttributeError):
+        episodes = {}
+    save_json(path, {"trim_db": trim, "episodes": {**episodes, slug: trim}})
 
 
 def _shift(cache: Path, key: str) -> float:

@@ -202,7 +202,7 @@ def second_pass(folder: Path, podforge: str, minutes: float, a: float, f: float,
                                       encoding="utf-8")
     g, again = logged([podforge, "build"], cwd=folder)
     print(f"(f) the show's first build of its first episode: {f:6.1f} s, "
-          f"{passes(log)} passes  f/a = {f / a:.2f}  (narration included)")
+          f"{passes(log)} pass(es)  f/a = {f / a:.2f}  (narration included)")
     print(f"(g) a new episode of the same show: {g:6.1f} s, "
           f"{passes(again)} pass(es)  g/a = {g / a:.2f}  (narration included)")
 

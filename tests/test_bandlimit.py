@@ -60,7 +60,7 @@ def test_blocks_filter_like_one_signal():
 
 def test_audio_without_that_band_passes_untouched():
     x = _noise(1, 1, 6)
-    assert bandlimit.lowpass(x, 22050) is x or np.array_equal(bandlimit.lowpass(x, 22050), x)
+    assert np.array_equal(bandlimit.lowpass(x, 22050), x)
     assert np.array_equal(bandlimit.LowPass(22050, 1)(x), x)
 
 

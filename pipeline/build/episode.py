@@ -422,8 +422,10 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
     ffmpeg = find_ffmpeg()
     if trim is None:  # no build of the show has measured its encoder yet
         trim = _pilot_trim(pieces, ctx, work, progress.update)
-        progress.note(f"{mp3.stem}: the encoder takes {trim:+.2f} LU off this show's sound "
-                      "(measured on excerpts): the master makes it up")
+        if trim is not None:
+            progress.note(f"{mp3.stem}: the encoder takes {trim:+.2f} LU off this show's "
+                          "sound (measured on excerpts): the master makes it up")
+        trim = trim or 0.0
     edge = segmentwise.edge_samples(rate)
     fmt = (rate, channels, out.bitrate_kbps)
     frames = [round(p.span.duration * rate) for p in pieces]
@@ -647,11 +649,12 @@ def _first_plan(mix: Rendered, piece: _Piece, settings: mastering.MasterSettings
                                 settings)[0]
 
 
-def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float:
+def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float | None:
     """A show's first build has learned no trim: what the encoder takes away is measured
     first, on a second in twelve of each span (limited as its master will limit it,
     encoded and decoded as the pieces will be), so that the first pass lands on the target
-    instead of being mastered and encoded twice. The mixes it makes are the pass's."""
+    instead of being mastered and encoded twice. The mixes it makes are the pass's. None:
+    nothing to measure it on (silence throughout)."""
     out = ctx.sound.output
     rate, channels = out.sample_rate, out.channels
     settings = _settings(ctx.sound)
@@ -663,7 +666,7 @@ def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float:
     known = [(d, mixes[i].frames) for i, d in zip(spans, drops) if d is not None and
              np.isfinite(d)]
     if not known:
-        return 0.0
+        return None
     return round(float(np.average([d for d, _ in known], weights=[n for _, n in known])), 2)
 
 

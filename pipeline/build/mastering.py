@@ -165,6 +165,8 @@ class Search:
 EXCERPT_MIN_S = 120.0  # shorter spans settle on whole runs: cheap, and too few excerpts
 EXCERPT_EVERY_S = 12.0  # one excerpt per this many seconds of the span ...
 EXCERPT_STEPS = 10  # ... of this many 100 ms loudness steps (so about 8% of the span)
+EXCERPTS_MOST = 120  # no more than this many (a span over 24 minutes is sampled more thinly)
+DROP_EXCERPTS = 48  # what the encoder takes away is measured on this many at most
 WARM_S = 0.25  # limiter and filters run in before an excerpt: their memory is shorter
 
 
@@ -199,7 +201,7 @@ def encoder_drop(source: SpanSource, rate: int, channels: int, master: SpanMaste
     """How many LU the span's excerpts lose to the encoder, limited as `master` limits them:
     `round_trip(pcm16)` is the show's encoder and a player's decoder (the samples heard, in
     place). Any span of a few seconds has excerpts enough for this; None for one without."""
-    found = _excerpts(source, rate, least=1, shortest_s=0.0)
+    found = _excerpts(source, rate, least=1, shortest_s=0.0, most=DROP_EXCERPTS)
     if found is None:
         return None
     x = np.concatenate([y for y, _ in _limited_excerpts(found[2], channels, rate, master)])
@@ -212,9 +214,10 @@ def encoder_drop(source: SpanSource, rate: int, channels: int, master: SpanMaste
 
 
 def _excerpts(source: SpanSource, rate: int, least: int = 10,
-              shortest_s: float = EXCERPT_MIN_S):
+              shortest_s: float = EXCERPT_MIN_S, most: int = EXCERPTS_MOST):
     """(the mix's loudness, its excerpts' loudness, [(run-in frames, samples)]) of a span long
-    enough to learn from (`least` excerpts, `shortest_s` seconds), else None."""
+    enough to learn from (`least` excerpts, `shortest_s` seconds), else None. At most `most`
+    excerpts, spread evenly over the span: memory stays flat in the span's length."""
     if source.read is None or source.frames < shortest_s * rate:
         return None
     step = rate // 10
@@ -223,6 +226,8 @@ def _excerpts(source: SpanSource, rate: int, least: int = 10,
     count = len(steps) // EXCERPT_STEPS
     every = max(1, round(EXCERPT_EVERY_S * 10 / EXCERPT_STEPS))
     picks = [k * EXCERPT_STEPS for k in range(every // 2, count, every)]
+    if len(picks) > most:
+        picks = [picks[round(i * (len(picks) - 1) / max(1, most - 1))] for i in range(most)]
     if not np.isfinite(mix) or len(picks) < max(1, least):
         return None
     raw = loudness.LoudnessMeter.integrated_of(
@@ -235,16 +240,14 @@ def _excerpts(source: SpanSource, rate: int, least: int = 10,
 
 
 def _limited_excerpts(excerpts, channels: int, rate: int, trial: SpanMaster):
-    """Each excerpt through the trial's gain and limiter: its own samples (the run-in cut
-    off) and their loudness steps, the filters settled on the run-in."""
-    out = []
+    """Each excerpt through the trial's gain and limiter, one at a time: its own samples (the
+    run-in cut off) and their loudness steps, the filters settled on the run-in."""
     for lead, x in excerpts:
         y = np.concatenate(list(limited([x], channels, rate, trial)))
         meter = loudness.LoudnessMeter(rate, channels)
         meter.power(y[:lead])
         meter.add(y[lead:])
-        out.append((y[lead:], meter.steps()[:EXCERPT_STEPS]))
-    return out
+        yield y[lead:], meter.steps()[:EXCERPT_STEPS]
 
 
 def raw_blocks(path: str | os.PathLike, channels: int, window: int = 1 << 17) -> Blocks:

@@ -421,7 +421,7 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
     settings = _settings(sound)
     ffmpeg = find_ffmpeg()
     if trim is None:  # no build of the show has measured its encoder yet
-        trim = _pilot_trim(pieces, ctx, work, progress.update)
+        trim = _pilot_trim(pieces, ctx, work, ffmpeg, progress.update)
         if trim is not None:
             progress.note(f"{mp3.stem}: the encoder takes {trim:+.2f} LU off this show's "
                           "sound (measured on excerpts): the master makes it up")
@@ -649,7 +649,8 @@ def _first_plan(mix: Rendered, piece: _Piece, settings: mastering.MasterSettings
                                 settings)[0]
 
 
-def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float | None:
+def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, ffmpeg: str, tick
+                ) -> float | None:
     """A show's first build has learned no trim: what the encoder takes away is measured
     first, on a second in twelve of each span (limited as its master will limit it,
     encoded and decoded as the pieces will be), so that the first pass lands on the target
@@ -662,7 +663,7 @@ def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, tick) -> float 
     mixes = _mixes(spans, ctx, work, tick)
     drops = _in_parallel(_encoder_drop, [
         (mixes[i], p.spoken.voice_lufs, _first_plan(mixes[i], p, settings, rate, channels),
-         rate, channels, out.bitrate_kbps, find_ffmpeg()) for i, p in spans.items()], tick)
+         rate, channels, out.bitrate_kbps, ffmpeg) for i, p in spans.items()], tick)
     known = [(d, mixes[i].frames) for i, d in zip(spans, drops) if d is not None and
              np.isfinite(d)]
     if not known:

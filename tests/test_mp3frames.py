@@ -2,7 +2,10 @@
 whole-file encode, to the sample, with a header that tells every reader the exact length."""
 
 import io
+import os
 import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -282,6 +285,40 @@ def test_encode_parallel_matches_the_serial_join_and_reencodes_only_what_changed
     repaired = mf.encode_parallel(lambda a, b: edited[a:b], len(x), out, rate=rate,
                                   channels=2, piece_seconds=1.0, cache=cache, workers=2)
     assert repaired.encoded == 1 and out.getvalue() == path.read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two cores and CPU affinity (Linux)")
+def test_each_worker_and_the_ffmpeg_it_starts_keep_to_a_core_of_their_own():
+    """Hand-offs between ffmpeg's threads stay on one core: each worker thread is pinned to a
+    core of its own, the processes it starts inherit that core, and the caller keeps its own."""
+    rate = 44100
+    x = music(4.0, rate, 2, seed=3)
+    before = os.sched_getaffinity(0)
+    seen = []
+
+    def encoder(pcm, piece, key):
+        child = subprocess.run([sys.executable, "-c",
+                                "import os; print(*sorted(os.sched_getaffinity(0)))"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        seen.append((threading.get_ident(), frozenset(os.sched_getaffinity(0)),
+                     frozenset(map(int, child))))
+        return mf.encode_piece(pcm, piece, channels=2)
+
+    out = io.BytesIO()
+    mf.encode_parallel(lambda a, b: x[a:b], len(x), out, rate=rate, channels=2,
+                       piece_seconds=0.5, workers=2, encoder=encoder)
+    assert out.getvalue() == segmentwise(x, rate, [], piece_seconds=0.5)[1]
+    masks = {thread: mask for thread, mask, _ in seen}
+    assert all(len(mask) == 1 and mask <= before for mask in masks.values())
+    assert len(set(masks.values())) == len(masks) == 2  # a core each
+    assert all(child == mask for _, mask, child in seen)
+    assert os.sched_getaffinity(0) == before
+    # More workers than cores: nothing is pinned.
+    seen.clear()
+    mf.encode_parallel(lambda a, b: x[a:b], len(x), io.BytesIO(), rate=rate, channels=2,
+                       piece_seconds=0.5, workers=len(before) + 1, encoder=encoder)
+    assert all(mask == before for _, mask, _ in seen)
 
 
 def test_frames_that_borrow_from_the_reservoir_are_refused(tmp_path):

@@ -559,8 +559,9 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     """Mix each span (pydub) and master it alone, a block at a time on every core, so one long
     act uses both cores too: its gain from its own loudness (voice-anchored) plus the
     episode's trim, the limiter's loss predicted on excerpts, its limiter below the ceiling
-    by the encoder's headroom and its learned shift; a span whose whole run misses its aim
-    runs again at the search's next gain (pipeline.build.mastering). Each block runs in from
+    by the encoder's headroom and its learned shift. A long span is limited once at the
+    predicted gain; a short one whose whole run misses its aim runs again at the search's
+    next gain (pipeline.build.mastering). Each block runs in from
     WARM_S before it, so the joins are seamless. The mastered audio goes to `work` (this
     build's); its settings and edges to the cache."""
     sound, out = ctx.sound, ctx.sound.output
@@ -581,6 +582,11 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                                         aim_lufs=first.aim_lufs + trim,
                                         ceiling_dbtp=first.ceiling_dbtp - shifts[i])
     order = list(mixes)
+    # A span long enough to learn its limiter's loss on excerpts is mastered at the predicted
+    # gain in one run, not metered whole: the published MP3's measurement, piece by piece,
+    # is the check (a miss moves the episode's trim, as the encoder's does).
+    trusted = {i for i in order if mastering.predicts(
+        _source(mixes[i], pieces[i].spoken.voice_lufs, channels), rate)}
     guessed = _in_parallel(_predict, [(mixes[i], pieces[i].spoken.voice_lufs, firsts[i], rate,
                                        channels) for i in order], tick)
     searches = {i: mastering.Search(g, start=firsts[i].gain_db) for i, g in zip(order, guessed)}
@@ -595,7 +601,8 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
                           lambda i, f0, f1, tmp: (mixes[i].audio_file, f0, f1, sizes[i],
                                                   searches[i].master, tmp, warm, rate,
                                                   channels,
-                                                  searches[i] if len(blocks[i]) == 1 else None),
+                                                  searches[i] if len(blocks[i]) == 1 else None,
+                                                  i not in trusted),
                           tick)  # a span of one block comes back with its settled search
         again = []
         for i, (run, results) in runs.items():
@@ -603,9 +610,9 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
             if alone:
                 searches[i] = results[0][3]
             master = searches[i].master
-            steps = np.concatenate([r[0] for r in results])
-            if not alone and not searches[i].settled(
-                    loudness.LoudnessMeter.integrated_of(steps, rate)):
+            if not alone and i not in trusted and not searches[i].settled(
+                    loudness.LoudnessMeter.integrated_of(
+                        np.concatenate([r[0] for r in results]), rate)):
                 again.append(i)
                 continue
             head, tail = results[0][1], results[-1][2]
@@ -723,15 +730,15 @@ def _mix_block(piece: _Piece, f0: int, f1: int, path: Path, warm: int, ctx: _Con
 
 def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
                  path: Path, warm: int, rate: int, channels: int,
-                 search: mastering.Search | None = None):
+                 search: mastering.Search | None = None, metered: bool = True):
     """Frames [f0, f1) of a span through its gain and limiter into `path`, run in from `warm`
-    frames before f0 (the limiter's and filters' memory is shorter): their loudness steps,
-    and the span's first and last edge frames where this block holds them. Given the span's
-    search (the block is the whole span), it runs again until the search settles, and the
-    search comes back too."""
+    frames before f0 (the limiter's and filters' memory is shorter): their loudness steps
+    (none unless `metered`), and the span's first and last edge frames where this block holds
+    them. Given the span's search (the block is the whole span), it runs again until the
+    search settles, and the search comes back too."""
     while True:
         steps, head, tail = _limited_block(mix, f0, f1, frames, master, path, warm, rate,
-                                           channels)
+                                           channels, metered or search is not None)
         if search is None:
             return steps, head, tail
         if search.settled(loudness.LoudnessMeter.integrated_of(steps, rate)):
@@ -740,7 +747,7 @@ def _limit_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.Spa
 
 
 def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.SpanMaster,
-                   path: Path, warm: int, rate: int, channels: int):
+                   path: Path, warm: int, rate: int, channels: int, metered: bool = True):
     edge = min(segmentwise.edge_samples(rate), frames)
     lead = max(0, f0 - warm)
     read = mastering.raw_reader(mix, channels)
@@ -749,20 +756,24 @@ def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.S
         for a in range(lead, f1, 1 << 17):
             yield read(a, min(f1, a + (1 << 17)))
 
-    meter = loudness.LoudnessMeter(rate, channels)
+    meter = loudness.LoudnessMeter(rate, channels) if metered else None
     head, tail, at = [], np.zeros((0, channels), np.float32), lead
     with open(path, "r+b") as sink:
         sink.seek(f0 * 2 * channels)
         for block in mastering.limited(blocks(), channels, rate, master):
             if at < f0:  # the run-in
                 skip = min(len(block), f0 - at)
-                meter.power(block[:skip])
+                if meter:
+                    meter.power(block[:skip])
                 block, at = block[skip:], at + skip
             if len(block):
                 pcm = pcm16(block)
-                block = from_pcm16(pcm)  # the edges hold what the file holds
-                meter.add(block)
                 sink.write(pcm.data)
+                edges = at < edge or at + len(block) > frames - edge
+                if meter or edges:
+                    block = from_pcm16(pcm)  # the meter and the edges hold what the file holds
+                if meter:
+                    meter.add(block)
                 if at < edge:
                     head.append(block[:edge - at])
                 if at + len(block) > frames - edge:
@@ -770,7 +781,8 @@ def _limited_block(mix: Path, f0: int, f1: int, frames: int, master: mastering.S
                 at += len(block)
     if f0 == 0:
         head = np.concatenate(head) if head else np.zeros((0, channels), np.float32)
-    return meter.steps(), head if f0 == 0 else None, tail if f1 == frames else None
+    return (meter.steps() if meter else np.zeros(0), head if f0 == 0 else None,
+            tail if f1 == frames else None)
 
 
 def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,

@@ -122,6 +122,22 @@ def test_a_long_span_settles_in_one_run_from_what_its_excerpts_show():
     assert slow.gain_db == pytest.approx(settled.gain_db, abs=0.15)
 
 
+def test_only_a_long_span_that_can_be_read_at_random_is_predicted():
+    """The build limits a predicted span once, unmetered: only a span the prediction learns on
+    (two minutes or more, readable at random, not silent) is trusted that way."""
+    def source(seconds, read=True, silent=False):
+        x = speech(seconds, 0.0, seed=5)[:, None] * (0 if silent else 1)
+        meter = loudness.LoudnessMeter(RATE, 1)
+        meter.add(x)
+        return SpanSource(array_blocks(x), len(x), meter.steps(),
+                          read=(lambda a, b: x[a:b]) if read else None)
+
+    assert mastering.predicts(source(mastering.EXCERPT_MIN_S + 10), RATE)
+    assert not mastering.predicts(source(mastering.EXCERPT_MIN_S - 10), RATE)
+    assert not mastering.predicts(source(mastering.EXCERPT_MIN_S + 10, read=False), RATE)
+    assert not mastering.predicts(source(mastering.EXCERPT_MIN_S + 10, silent=True), RATE)
+
+
 def test_a_span_of_one_block_settles_its_search_in_its_worker(tmp_path):
     """A short span is limited in one job: the job runs the span again at the search's next
     gain until it measures its aim, and hands back the settled search with the audio written."""

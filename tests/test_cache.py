@@ -56,3 +56,21 @@ def test_removing_what_another_build_already_removed_is_no_error(tmp_path: Path)
     found[0].files[0].unlink()  # pruned by a concurrent build meanwhile
     assert remove(found) == 10
     assert entries(tmp_path) == []
+
+
+def test_a_killed_build_s_working_folder_is_removed_a_running_one_s_kept(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from pipeline.build.cache import abandoned
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"work-{int(gone.stdout)}"
+    live = tmp_path / f"work-{os.getpid()}"
+    other = tmp_path / "work-notes"
+    for folder in (dead, live, other):
+        (folder / "inner").mkdir(parents=True)
+        (folder / "inner" / "mix.f32").write_bytes(bytes(100))
+    assert abandoned(tmp_path) == [dead]
+    assert not dead.exists() and live.is_dir() and other.is_dir()

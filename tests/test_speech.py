@@ -89,3 +89,35 @@ def test_the_early_speaker_is_given_what_the_build_will_narrate_ends_first(show_
     assert set(draft_paragraphs(job, cache, force=False)) == \
         set(every) - set(speech.paragraphs(first))
     assert sorted(draft_paragraphs(job, cache, force=True)) == sorted(every)
+
+
+def test_a_build_killed_outright_takes_its_early_speaker_with_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    texts = [f"Paragraph {n}: the lamp burned all night over the water." * 6 for n in range(400)]
+    listed = tmp_path / "texts.json"
+    listed.write_text(json.dumps(texts))
+    build = subprocess.Popen(
+        [sys.executable, "-c", "import json, os, sys, time; from pathlib import Path; "
+         "from pipeline.build.speech import EarlySpeaker; from pipeline.show import Voice; "
+         "s = EarlySpeaker(json.loads(Path(sys.argv[1]).read_text()), Voice(), "
+         "Path(sys.argv[2])); print(s._process.pid, flush=True); time.sleep(60)",
+         str(listed), str(tmp_path / "work")], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    speaker = int(build.stdout.readline())
+    wait_for(lambda: any((tmp_path / "work").glob("speech-*.json")))
+    build.kill()
+    build.wait()
+
+    def gone():
+        try:
+            with open(f"/proc/{speaker}/stat") as f:
+                return f.read().split(") ")[1][0] in "ZX"  # ended (a zombie until reaped)
+        except FileNotFoundError:
+            return True
+    if sys.platform.startswith("linux"):
+        wait_for(gone, seconds=2)  # not the seconds the rest would take to speak

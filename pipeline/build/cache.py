@@ -138,7 +138,29 @@ def prune_cache(root: Path, max_mb: float = 2048.0, grace: float = 3600.0) -> in
     gone = to_remove(entries(root / ".podforge-cache"), used_entries(root), max_mb * 1e6,
                      time.time(), grace)
     remove(gone)
+    abandoned(root / ".podforge-cache")
     return len(gone)
+
+
+def abandoned(cache: Path) -> list[Path]:
+    """Remove the working folders of builds that were killed (their process is gone, so
+    nothing removed them): what they held, mixes and masters, is only ever that build's."""
+    import shutil
+
+    gone = []
+    for folder in cache.glob("work-*"):
+        try:
+            os.kill(int(folder.name[5:]), 0)
+            continue  # that build still runs (or its number has been reused: left alone)
+        except ValueError:
+            continue  # not a name a build gives
+        except ProcessLookupError:
+            pass
+        except OSError:  # not ours to signal: running
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        gone.append(folder)
+    return gone
 
 
 def touch(*paths: Path) -> None:

@@ -71,17 +71,16 @@ class EarlySpeaker:
 
     def __init__(self, texts: list[str], settings: Voice, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
-        job = json.dumps({"texts": texts[::-1], "voice": dataclasses.asdict(settings),
-                          "folder": str(folder)})
+        job = folder / "early-speaker.json"  # a file, not a pipe: nothing waits on its start
+        job.write_text(json.dumps({"texts": texts[::-1], "voice": dataclasses.asdict(settings),
+                                   "folder": str(folder)}), encoding="utf-8")
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.build.speech"], stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [sys.executable, "-m", "pipeline.build.speech", str(job)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(Path(__file__).parents[2]),
                                   os.environ.get("PYTHONPATH")]))})
-            self._process.stdin.write(job.encode())
-            self._process.stdin.close()
         except OSError:  # no process to spare: the workers speak it all
             self._process = None
 
@@ -130,6 +129,6 @@ def _die_with_the_build() -> None:
 if __name__ == "__main__":
     _die_with_the_build()
     try:
-        _speak_all(json.loads(sys.stdin.read()))
+        _speak_all(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
     except (KeyboardInterrupt, Exception):  # the workers speak what is missing, and say why
         sys.exit(1)

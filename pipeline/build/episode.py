@@ -662,10 +662,13 @@ def _first_plan(mix: Rendered, piece: _Piece, settings: mastering.MasterSettings
 def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, ffmpeg: str, tick
                 ) -> float | None:
     """A show's first build has learned no trim: what the encoder takes away is measured
-    first, on a second in twelve of each span (limited as its master will limit it,
-    encoded and decoded as the pieces will be), so that the first pass lands on the target
-    instead of being mastered and encoded twice. The mixes it makes are the pass's. None:
-    nothing to measure it on (silence throughout)."""
+    first, on a second in twelve of each span (at most DROP_EXCERPTS), limited at its first
+    plan's gain and encoded and decoded as the pieces will be, so that the first pass lands
+    on the target instead of being mastered and encoded twice. (The gain the prediction
+    adds, a few tenths of a dB, moves what the encoder takes by under a hundredth of a LU:
+    measured 0.44 LU either way on the bench's episode; nor do 48 excerpts read otherwise
+    than 16.) The mixes it makes are the pass's. None: nothing to measure it on (silence
+    throughout)."""
     out = ctx.sound.output
     rate, channels = out.sample_rate, out.channels
     settings = _settings(ctx.sound)
@@ -683,10 +686,9 @@ def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, ffmpeg: str, ti
 
 def _encoder_drop(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate: int,
                   channels: int, bitrate: int, ffmpeg: str) -> float | None:
-    source = _source(mix, voice_lufs, channels)
-    master = mastering.predict(source, rate, channels, first)
-    return mastering.encoder_drop(source, rate, channels, master, lambda pcm: segmentwise
-                                  .round_trip(pcm, rate, channels, bitrate, ffmpeg))
+    return mastering.encoder_drop(_source(mix, voice_lufs, channels), rate, channels, first,
+                                  lambda pcm: segmentwise.round_trip(pcm, rate, channels,
+                                                                     bitrate, ffmpeg))
 
 
 def _source(mix: Rendered, voice_lufs: float, channels: int) -> mastering.SpanSource:

@@ -166,7 +166,7 @@ EXCERPT_MIN_S = 120.0  # shorter spans settle on whole runs: cheap, and too few 
 EXCERPT_EVERY_S = 12.0  # one excerpt per this many seconds of the span ...
 EXCERPT_STEPS = 10  # ... of this many 100 ms loudness steps (so about 8% of the span)
 EXCERPTS_MOST = 120  # no more than this many (a span over 24 minutes is sampled more thinly)
-DROP_EXCERPTS = 48  # what the encoder takes away is measured on this many at most
+DROP_EXCERPTS = 16  # what the encoder takes away is measured on this many at most
 WARM_S = 0.25  # limiter and filters run in before an excerpt: their memory is shorter
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -41,15 +42,16 @@ def build(project: Project, scripts: list[Path], options: Options,
         report = read_report(job.folder / "report.json")
         if not options.force and report is not None and report.inputs == job.inputs and \
                 outputs_whole(job.folder, report):
+            _measured(job, cache)  # declared lengths still checked (known: no audio read)
             progress.note(f"{slug}: up to date")
             built.append(Built(slug, job.folder, report, fresh=False))
             continue
-        inside(project.root, cache, "the cache folder", job.show.allow_outside)
-        cache.mkdir(exist_ok=True)
         texts = draft_paragraphs(job, cache, options.force)
-        # The draft voice needs none of the audio stack: it starts speaking while that loads.
+        # The draft voice needs none of the audio stack: it starts speaking while that loads
+        # (and while a new sound is measured).
         speaker = EarlySpeaker(texts, job.show.sound.voice, work_folder(cache)) if texts else None
         try:
+            job = _measured(job, cache)
             with interrupts.held():  # the audio stack: loaded for work
                 from pipeline.audio.encode import find_ffmpeg
                 from pipeline.build.episode import build_episode
@@ -84,9 +86,16 @@ def _job(project: Project, path: Path, script: Script, options: Options, progres
     cache = inside(project.root, project.root / ".podforge-cache", "the cache folder",
                    show.allow_outside)
     cache.mkdir(exist_ok=True)
-    assets = measured(assets, asset_hash, cache, show.resolve(show.sound.manifest))
     return Job(path, slug, folder, show, script, assets, asset_hash, takes,
                inputs_key(show, path, asset_hash, takes, hashes))
+
+
+def _measured(job: Job, cache: Path) -> Job:
+    """The job with its sounds' lengths and loudness read from their files (a new file is
+    decoded once; pipeline.build.assets), a declared length that disagrees an error."""
+    show = job.show
+    return dataclasses.replace(job, assets=measured(job.assets, job.asset_hash, cache,
+                                                    show.resolve(show.sound.manifest)))
 
 
 def _keep_freed_blocks() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +146,6 @@ def prune_cache(root: Path, max_mb: float = 2048.0, grace: float = 3600.0) -> in
 def abandoned(cache: Path) -> list[Path]:
     """Remove the working folders of builds that were killed (their process is gone, so
     nothing removed them): what they held, mixes and masters, is only ever that build's."""
-    import shutil
-
     gone = []
     if os.name != "posix":  # signal 0 asks whether a process runs only there
         return gone

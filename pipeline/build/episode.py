@@ -113,7 +113,7 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     context = _Context(cache, sound, assets, asset_hash, options.force, show.language,
                        _relative(script_path, project.root),
                        {slug: takes.name(slug) for slug in takes.stretch}, work=work,
-                       early=work if speaker is not None else None)
+                       early=speaker.folder if speaker is not None else None)
     last = len(script.segments) - 1
     todo = [(segment, take, narration_key(segment, hashes(take) if take else None, sound),
              i == last, context)

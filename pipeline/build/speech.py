@@ -70,6 +70,7 @@ class EarlySpeaker:
     """The early speaker: `texts` spoken last to first into `folder` by a process of its own."""
 
     def __init__(self, texts: list[str], settings: Voice, folder: Path):
+        self.folder = folder  # where the workers look (speak_paragraph's `early`)
         folder.mkdir(parents=True, exist_ok=True)
         job = folder / "early-speaker.json"  # a file, not a pipe: nothing waits on its start
         job.write_text(json.dumps({"texts": texts[::-1], "voice": dataclasses.asdict(settings),
@@ -105,13 +106,16 @@ def _speak_all(job: dict) -> None:
         if (folder / f"{name}.json").is_file():
             continue
         samples, sentences = speak_paragraph(text, rate, settings)
-        for suffix, write in ((".f32", lambda f: f.write(np.ascontiguousarray(
-                samples, "<f4").data)), (".json", lambda f: f.write(json.dumps(
-                    {"frames": len(samples), "sentences": sentences}).encode()))):
-            tmp = folder / f".{name}{suffix}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                write(f)
-            os.replace(tmp, folder / f"{name}{suffix}")
+        _whole(folder / f"{name}.f32", np.ascontiguousarray(samples, "<f4").tobytes())
+        _whole(folder / f"{name}.json", json.dumps({"frames": len(samples),
+                                                    "sentences": sentences}).encode())
+
+
+def _whole(path: Path, data: bytes) -> None:
+    """`path` holding `data`, or (stopped half way) not there at all."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _die_with_the_build() -> None:

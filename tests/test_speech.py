@@ -121,3 +121,12 @@ def test_a_build_killed_outright_takes_its_early_speaker_with_it(tmp_path):
             return True
     if sys.platform.startswith("linux"):
         wait_for(gone, seconds=2)  # not the seconds the rest would take to speak
+
+
+def test_no_room_for_an_early_speaker_leaves_the_workers_to_speak_it_all(tmp_path):
+    settings, rate = Voice(), voice.output_rate()
+    (tmp_path / "file").write_text("not a folder")
+    speaker = speech.EarlySpeaker(TEXTS, settings, tmp_path / "file" / "work")
+    speaker.stop()  # nothing started: nothing to stop, no error
+    samples, sentences = speech.speak_paragraph(TEXTS[0], rate, settings, speaker.folder)
+    assert len(samples) > rate and sentences[0][2] == TEXTS[0]

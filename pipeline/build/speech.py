@@ -71,18 +71,18 @@ class EarlySpeaker:
 
     def __init__(self, texts: list[str], settings: Voice, folder: Path):
         self.folder = folder  # where the workers look (speak_paragraph's `early`)
-        folder.mkdir(parents=True, exist_ok=True)
         job = folder / "early-speaker.json"  # a file, not a pipe: nothing waits on its start
-        job.write_text(json.dumps({"texts": texts[::-1], "voice": dataclasses.asdict(settings),
-                                   "folder": str(folder)}), encoding="utf-8")
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            job.write_text(json.dumps({"texts": texts[::-1], "folder": str(folder),
+                                       "voice": dataclasses.asdict(settings)}), encoding="utf-8")
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "pipeline.build.speech", str(job)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(Path(__file__).parents[2]),
                                   os.environ.get("PYTHONPATH")]))})
-        except OSError:  # no process to spare: the workers speak it all
+        except OSError:  # no room for the list, no process to spare: the workers speak it all
             self._process = None
 
     def stop(self) -> None:

@@ -140,6 +140,18 @@ def test_plan_pieces_snaps_cuts_to_the_frame_grid_and_covers_the_file():
     assert mf.plan_pieces(100, rate=22050)[0].context_frames == 4  # 576-sample frames
 
 
+def test_a_span_of_several_pieces_has_an_even_number_of_about_equal_length():
+    rate = 44100
+    for seconds in (2.6, 5.1, 7.4, 12.0):
+        total = round(seconds * rate)
+        pieces = mf.plan_pieces(total, rate=rate, piece_seconds=2.5)
+        assert len(pieces) % 2 == 0 and len(pieces) >= seconds / 2.5
+        assert max(p.end - p.start for p in pieces[:-1]) - \
+            min(p.end - p.start for p in pieces[:-1]) == 0
+        assert pieces[-1].end - pieces[-1].start <= pieces[0].end - pieces[0].start
+    assert len(mf.plan_pieces(round(2.4 * rate), rate=rate, piece_seconds=2.5)) == 1
+
+
 def test_bad_formats_are_one_line_errors():
     with pytest.raises(EncoderError, match="44000 Hz is not an MP3 sample rate"):
         mf.plan_pieces(1000, rate=44000)

@@ -389,7 +389,8 @@ def plan_pieces(total_samples: int, cuts: Iterable[int] = (), *, rate: int,
     """Pieces covering [0, total_samples): cut at each of `cuts` (sample positions, e.g. chapter
     starts) snapped to the nearest frame boundary, and spans longer than piece_seconds split
     evenly from their own start (so a span's pieces move with it when audio before it changes
-    by whole frames)."""
+    by whole frames). A span of more than one piece has an even number of them: rebuilt alone
+    (an edited act), it then ends on both cores at once rather than on one piece by itself."""
     if total_samples <= 0:
         raise ValueError("an MP3 needs at least one sample")
     if piece_seconds <= 0:
@@ -402,6 +403,7 @@ def plan_pieces(total_samples: int, cuts: Iterable[int] = (), *, rate: int,
     for begin, finish in zip(bounds, bounds[1:]):
         frames = -(-(finish - begin) // spf)
         count = -(-frames // longest)
+        count += count % 2 if count > 1 else 0  # in pairs: an edited span keeps 2 cores busy
         size = -(-frames // count)
         starts += [begin + k * size * spf for k in range(count)]
     ends = [*starts[1:], total_samples]

@@ -68,6 +68,33 @@ def test_the_48_tap_interpolator_misreads_full_band_noise():
     assert max(np.abs(errors)) > 0.25
 
 
+@pytest.mark.parametrize("rate", [44100, 24000])
+def test_the_oversamplers_bound_holds_and_is_reached(rate):
+    """oversampler_bound, which lets the build skip oversampling quiet stretches: no point
+    of any signal passes gain x the largest |sample| within reach, and the worst signal for a
+    point (each sample the sign of the tap it meets) comes within a hair of it."""
+    gain, reach = measure.oversampler_bound(rate)
+    f = measure.OVERSAMPLING
+    rng = np.random.default_rng(5)
+    n = 4096
+    for x in (full_band_noise(0.5, channels=1, rate=rate, seed=1).reshape(-1),
+              np.sign(rng.standard_normal(n)).astype(np.float32),
+              sine(0.2, hz=0.49 * rate, amplitude=1.0, rate=rate)):
+        y = np.abs(soxr.resample(x, rate, f * rate, quality=measure.OVERSAMPLER_QUALITY))
+        local = np.array([np.abs(x[max(0, i - reach):i + reach + 1]).max() for i in
+                          range(reach, len(x) - reach)])
+        assert np.all(y[f * reach:f * (len(x) - reach)].reshape(-1, f).max(axis=1)
+                      <= gain * local)
+    impulse = np.zeros(n, np.float32)
+    impulse[n // 2] = 1
+    h = soxr.resample(impulse, rate, f * rate, quality=measure.OVERSAMPLER_QUALITY)
+    phase = int(np.argmax([np.abs(h[p::f]).sum() for p in range(f)]))
+    taps = h[phase::f]
+    worst = np.sign(taps[::-1]).astype(np.float32)  # meets every tap with its own sign
+    point = soxr.resample(worst, rate, f * rate, quality=measure.OVERSAMPLER_QUALITY)
+    assert gain / 1.01 < np.abs(point).max() <= gain
+
+
 def test_loudness_range_of_two_levels_is_their_difference():
     # 20 s at one level, 20 s 10 dB lower: the short-term loudness spends half its time at each.
     x = np.concatenate([sine(20.0, amplitude=0.5), sine(20.0, amplitude=0.5 * 10 ** -0.5)])

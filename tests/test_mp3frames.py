@@ -416,6 +416,54 @@ def test_caller_keys_skip_reading_cached_pieces_and_encode_file_is_atomic(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["again.mp3", "cache", "out.mp3"]
 
 
+@pytest.mark.parametrize("kind", ["speech", "noise", "click"])
+def test_a_pieces_true_peak_is_exact_though_quiet_stretches_are_not_oversampled(kind):
+    """piece_measures oversamples only what could top the peak found so far: the piece's
+    peak, its first chunk's and its last's (where a neighbouring span's samples can be) are
+    those of oversampling every sample, and no chunk reads above the piece's peak."""
+    from pipeline.build import segmentwise as sw
+    from pipeline.audio import measure
+    from synth import full_band_noise, speech
+
+    rate, channels = 44100, 2
+    n = rate * 6
+    if kind == "speech":  # loud syllables and quiet pauses: most of it is skipped
+        x = np.repeat(speech(6.0, level_db=8, seed=2)[:, None], 2, axis=1)
+    elif kind == "noise":  # full band, evenly loud: hardly anything is skipped
+        x = full_band_noise(6.0, seed=4, amplitude=0.2)
+    else:  # quiet, with the loudest moment in the very last chunk
+        x = full_band_noise(6.0, seed=5, amplitude=0.01)
+        x[-300:-290] = 0.8
+    piece = mf.Piece(0, 0, n, n, rate)
+    ffmpeg = find_ffmpeg()
+    data, _ = mf.encode_with_context(x, piece, channels=channels, ffmpeg=ffmpeg)
+    spf = mf.samples_per_frame(rate)
+    got = sw.piece_measures(data, piece, rate, channels, ffmpeg, spf)[1]
+    y = sw._decoded(data, piece, rate, channels, ffmpeg)
+    a = sw._DELAY
+    y = np.concatenate([y, np.zeros((max(0, a + n - len(y)), channels), np.float32)])
+    f = measure.OVERSAMPLING
+    fast = np.abs(soxr_resample(y, rate, f)).max(axis=1)[a * f:(a + n) * f]
+    every = np.maximum.reduceat(fast, np.arange(0, len(fast), spf * f))
+    assert got.shape == every.shape
+    assert got.max() == pytest.approx(every.max(), rel=1e-5)
+    assert got[0] == pytest.approx(every[0], rel=1e-5)
+    assert got[-1] == pytest.approx(every[-1], rel=1e-5)
+    assert np.all(got <= got.max())
+    if kind == "speech":  # and the pauses were not oversampled
+        assert np.mean(~np.isclose(got, every, rtol=1e-5)) > 0.2
+    if kind == "click":
+        assert np.argmax(every) == len(every) - 1
+
+
+def soxr_resample(y, rate, factor):
+    import soxr
+    from pipeline.audio import measure
+
+    return soxr.resample(np.ascontiguousarray(y), rate, rate * factor,
+                         quality=measure.OVERSAMPLER_QUALITY)
+
+
 @pytest.mark.parametrize("rate, channels", [(44100, 2), (24000, 1)])
 def test_a_piece_decodes_in_process_as_ffmpeg_decodes_it(monkeypatch, rate, channels):
     """The build measures each piece as decoded by libsndfile's mpg123 (no pipe, no process);

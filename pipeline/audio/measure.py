@@ -14,6 +14,7 @@ soxr's reading stays within 0.1 dB of 16x oversampling.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -36,6 +37,26 @@ OVERSAMPLING = 4
 # peak's tenths (on a piece of the bench's programme the two read the same peak to 1e-5 dB; the
 # full-band noise test holds), in 40% less time than VHQ.
 OVERSAMPLER_QUALITY = "HQ"
+
+
+@functools.lru_cache(maxsize=None)
+def oversampler_bound(rate: int, factor: int = OVERSAMPLING) -> tuple[float, int]:
+    """(gain, reach) of the oversampler at `rate`: no oversampled point exceeds `gain` times the
+    largest |sample| within `reach` samples of it. Both are read off its impulse response (the
+    filter is linear and, for a whole factor, the same at every sample), so a stretch whose
+    samples bound it below a peak already found cannot hold a higher one."""
+    n = 1 << 12
+    gain, reach = 0.0, 0
+    for at in range(n // 2, n // 2 + 4):  # a few positions: the rounding of each
+        x = np.zeros(n, np.float32)
+        x[at] = 1.0
+        h = np.abs(soxr.resample(x, rate, rate * factor, quality=OVERSAMPLER_QUALITY))
+        gain = max(gain, max(float(h[p::factor].sum(dtype=np.float64)) for p in range(factor)))
+        live = np.flatnonzero(h > 1e-7 * h.max())  # beyond: below float32's rounding
+        reach = max(reach, -(-max(at * factor - live[0], live[-1] - at * factor) // factor))
+    return gain * 1.001, int(reach) + 1  # a hair over: float sums round
+
+
 _STEP = 0.1  # seconds: BS.1770's gating hop, and the resolution of every figure here
 _SHORT_TERM_STEPS = 30  # EBU Tech 3342: 3 s short-term windows, every 100 ms
 _LRA_RELATIVE_GATE = -20.0  # LU below the absolutely gated short-term loudness

@@ -36,7 +36,6 @@ from pipeline.errors import EncoderError
 
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
 _DELAY = mp3frames.ENCODER_DELAY + mp3frames.DECODER_DELAY  # decoded[j + _DELAY] ~ input[j]
-_PEAK_MARGIN = 1024  # samples oversampled beyond a slice's own, so its edges ring where they do
 _SLICE = 64  # frames measured at a time (1.7 s): what they take stays in the core's cache
 
 
@@ -196,7 +195,14 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
                    spf: int) -> np.ndarray:
     """(2, chunks): K-weighted energy and oversampled peak of the piece's own samples per spf,
     decoded from all its frames (context included). Both are read a slice at a time, the
-    slice still in the cache for the second (a tenth faster than pass after pass)."""
+    slice still in the cache for the second (a tenth faster than pass after pass).
+
+    Only the peaks that matter are oversampled: a ninth of a chunk whose samples (and those
+    within the oversampler's reach) bound every oversampled point below the highest peak found
+    so far in the piece keeps its sample peak, below both (measure.oversampler_bound). The
+    piece's highest peak, and so every span's, is exact: a piece starts where a span does,
+    its first chunk is always oversampled, and its last too (it may hold the next span's
+    first samples)."""
     y = _decoded(data, piece, rate, channels, ffmpeg)
     a = piece.start - piece.read_start + _DELAY
     b = a + (piece.end - piece.start)
@@ -204,8 +210,15 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         y = np.concatenate([y, np.zeros((b - len(y), channels), np.float32)])
     meter = loudness.LoudnessMeter(rate, channels)
     meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
-    f = measure.OVERSAMPLING
-    energies, peaks = [], []
+    gain, reach = measure.oversampler_bound(rate)
+    part = spf // _PARTS  # the unit the choice is made in
+    sample_peaks = _run_peaks(y[a:b], part)
+    near = sample_peaks.copy()  # the largest |sample| within reach of each part
+    for k in range(1, -(-reach // part) + 1):
+        np.maximum(near[k:], sample_peaks[:-k], out=near[k:])
+        np.maximum(near[:-k], sample_peaks[k:], out=near[:-k])
+    bound = gain * near
+    energies, peaks, found = [], [], 0.0
     for c0 in range(a, b, _SLICE * spf):
         c1 = min(b, c0 + _SLICE * spf)
         power = meter.power(y[c0:c1])  # the filters' state runs on from slice to slice
@@ -214,21 +227,60 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         if whole < len(power):
             energy = np.append(energy, power[whole:].sum(dtype=np.float64))
         energies.append(energy)
-        lo, hi = max(0, c0 - _PEAK_MARGIN), min(len(y), c1 + _PEAK_MARGIN)
-        fast = soxr.resample(np.ascontiguousarray(y[lo:hi]), rate, rate * f,
-                             quality=measure.OVERSAMPLER_QUALITY)
-        own = fast[(c0 - lo) * f:(c1 - lo) * f].reshape(-1)  # channels interleaved
-        step = spf * f * channels  # one chunk's values, every channel: a contiguous run
-        whole = len(own) // step * step
-        runs = own[:whole].reshape(-1, step)
-        chunk = np.maximum(runs.max(axis=1), -runs.min(axis=1))  # |x| without a copy of |x|
-        if whole < len(own):
-            rest = own[whole:]
-            chunk = np.append(chunk, max(rest.max(), -rest.min()))
+        p0, p1 = (c0 - a) // part, -(-(c1 - a) // part)
+        level = sample_peaks[p0:p1].copy()
+        need = bound[p0:p1] > found
+        if c0 == a:
+            need[:_PARTS] = True
+        if c1 == b:  # the piece's last chunk
+            need[(-(-(b - a) // spf) - 1) * _PARTS - p0:] = True
+        if need.any():
+            level[need] = _oversampled_peaks(y, a + p0 * part, b, np.flatnonzero(need), part,
+                                             rate, channels, reach)
+        chunk = np.maximum.reduceat(level, np.arange(0, len(level), _PARTS))
+        found = max(found, float(chunk.max()))
         peaks.append(chunk)
     if not energies:
         return np.zeros((2, 0))
     return np.stack([np.concatenate(energies), np.concatenate(peaks).astype(np.float64)])
+
+
+_PARTS = 9  # a frame's samples (1152 or 576) in ninths: a peak's oversampling is chosen per ninth
+
+
+def _run_peaks(x: np.ndarray, size: int) -> np.ndarray:
+    """max |sample| of each run of `size` frames of x (the last may be shorter), every channel."""
+    flat = x.reshape(-1)
+    step = size * x.shape[1]
+    whole = len(flat) // step * step
+    runs = flat[:whole].reshape(-1, step)
+    out = np.maximum(runs.max(axis=1, initial=0.0), -runs.min(axis=1, initial=0.0))
+    if whole < len(flat):
+        rest = flat[whole:]
+        out = np.append(out, max(rest.max(), -rest.min()))
+    return out.astype(np.float32)
+
+
+def _oversampled_peaks(y: np.ndarray, first: int, end: int, runs: np.ndarray, size: int,
+                       rate: int, channels: int, margin: int) -> np.ndarray:
+    """The oversampled peak of each listed run of `size` frames (indices from frame `first`,
+    none past `end`): consecutive runs together, each group with `margin` samples either side
+    (the oversampler's reach), all oversampled in one call, so their points are those of the
+    whole signal (the margins' own points, which the joins disturb, are not read)."""
+    f = measure.OVERSAMPLING
+    breaks = np.flatnonzero(np.diff(runs) > 1) + 1
+    parts, places = [], []
+    at = 0
+    for group in np.split(runs, breaks):
+        lo, hi = first + group[0] * size, min(end, first + (group[-1] + 1) * size)
+        left, right = max(0, lo - margin), min(len(y), hi + margin)
+        parts.append(y[left:right])
+        places.append((at + lo - left, hi - lo))
+        at += right - left
+    fast = soxr.resample(np.ascontiguousarray(np.concatenate(parts)), rate, rate * f,
+                         quality=measure.OVERSAMPLER_QUALITY)
+    return np.concatenate([_run_peaks(fast[at * f:(at + n) * f].reshape(-1, channels), size * f)
+                           for at, n in places])
 
 
 def round_trip(pcm: np.ndarray, rate: int, channels: int, bitrate: int, ffmpeg: str

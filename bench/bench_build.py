@@ -1,6 +1,6 @@
 """Build a synthetic episode and compare, in the same run, with what ffmpeg alone would take.
 
-    .venv/bin/python bench/bench_build.py [--minutes 30] [--no-reference]
+    .venv/bin/python bench/bench_build.py [--minutes 30] [--no-reference] [--repeat N] [--acts K]
 
 (a) `podforge build --force` of the episode (draft voice, theme, beds, stingers, outro);
 (b) the bare ffmpeg MP3 encode of a WAV of the same length and format: the episode's own audio
@@ -25,6 +25,7 @@ episode's length: compare `--minutes 120 --no-reference`), f/a and g/a.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -92,7 +93,7 @@ def script(minutes: float, acts: int = 3, seed: int = 7) -> tuple[str, str]:
     return "\n\n".join(parts) + "\n", " ".join(narration)
 
 
-def project(folder: Path, minutes: float) -> str:
+def project(folder: Path, minutes: float, acts: int | None = None) -> str:
     show = (ROOT / "show.yaml").read_text(encoding="utf-8").replace(
         "manifest: assets/manifest.yaml", f"manifest: {ROOT / 'assets' / 'manifest.yaml'}")
     show = show.replace("minutes: {min: 8, max: 30}", "minutes: {min: 1, max: 600}")
@@ -101,13 +102,30 @@ def project(folder: Path, minutes: float) -> str:
     (folder / "show.yaml").write_text(show, encoding="utf-8")
     episode = folder / "episodes" / "synthetic"
     episode.mkdir(parents=True)
-    text, narration = script(minutes, acts=max(3, round(minutes / 20)))
+    text, narration = script(minutes, acts=acts or default_acts(minutes))
     (episode / "script.txt").write_text(text, encoding="utf-8")
     return narration
 
 
+def default_acts(minutes: float) -> int:
+    return max(3, round(minutes / 20))
+
+
 def timed(command: list[str], cwd: Path | None = None) -> float:
     return logged(command, cwd)[0]
+
+
+def cpu_seconds() -> float:
+    """User and system time of every finished child (and theirs: podforge's workers and
+    ffmpegs), so far."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def logged(command: list[str], cwd: Path | None = None) -> tuple[float, str]:
@@ -124,13 +142,17 @@ def main() -> None:
     args = argparse.ArgumentParser()
     args.add_argument("--minutes", type=float, default=30)
     args.add_argument("--no-reference", action="store_true")
+    args.add_argument("--repeat", type=int, default=1,
+                      help="time (a) and (b) this many times each, alternately: medians")
+    args.add_argument("--acts", type=int, default=None,
+                      help="acts in the episode (default: 3, or one per 20 minutes)")
     opts = args.parse_args()
     os.environ["PYTHONPATH"] = str(ROOT)  # the podforge runs are this checkout's
     ffmpeg = find_ffmpeg()
     podforge = str(Path(sys.executable).parent / "podforge")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        narration = project(folder, opts.minutes)
+        narration = project(folder, opts.minutes, opts.acts)
         f, log = logged([podforge, "build"], cwd=folder)  # the show's first build; warm caches
         mp3 = folder / "build" / "synthetic" / "synthetic.mp3"
         seconds = sf.info(mp3).duration
@@ -138,18 +160,33 @@ def main() -> None:
         subprocess.run([ffmpeg, "-y", "-hide_banner", "-loglevel", "error", "-i", str(mp3),
                         "-c:a", "pcm_s16le", "-ar", "44100", "-ac", "2", str(wav)], check=True)
 
-        def bare() -> float:
-            start = time.perf_counter()
+        def bare() -> tuple[float, float]:
+            start, used = time.perf_counter(), cpu_seconds()
             encode_wav(wav, folder / "bare.mp3", 44100, 2, 128, ffmpeg=ffmpeg)
-            return time.perf_counter() - start
+            return time.perf_counter() - start, cpu_seconds() - used
 
-        # The machine's speed drifts (a shared host): (b) is timed before (a) and after (e).
-        b1 = bare() if not opts.no_reference else None
-        a = timed([podforge, "build", "--force", "--quiet"], cwd=folder)
+        def full() -> tuple[float, float]:
+            used = cpu_seconds()
+            return timed([podforge, "build", "--force", "--quiet"], cwd=folder), \
+                cpu_seconds() - used
+
+        # The machine's speed drifts (a shared host): (b) is timed before each (a) and after
+        # (e), and with --repeat the ratios come from the medians.
+        bares, fulls = [], []
+        for _ in range(max(1, opts.repeat)):
+            if not opts.no_reference:
+                bares.append(bare())
+            fulls.append(full())
+        a, a_cpu = median([t for t, _ in fulls]), median([c for _, c in fulls])
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"episode: {seconds / 60:.1f} min, stereo 44.1 kHz, 128 kbps")
-        print(f"(a) podforge build --force: {a:6.1f} s   peak RSS {rss:.0f} MB "
-              "(the largest process: podforge or its ffmpeg)")
+        acts = opts.acts or default_acts(opts.minutes)
+        report = json.loads((mp3.parent / "report.json").read_text(encoding="utf-8"))
+        act = [s["end"] - s["start"] for s in report["segments"] if s["kind"] == "act"]
+        print(f"episode: {seconds / 60:.1f} min in {acts} acts of {min(act) / 60:.1f} to "
+              f"{max(act) / 60:.1f} min, stereo 44.1 kHz, 128 kbps")
+        runs = f" (median of {', '.join(f'{t:.1f}' for t, _ in fulls)})" if len(fulls) > 1 else ""
+        print(f"(a) podforge build --force: {a:6.1f} s, {a_cpu:.1f} CPU-s{runs}   peak RSS "
+              f"{rss:.0f} MB (the largest process: podforge or its ffmpeg)")
         script_file = folder / "episodes" / "synthetic" / "script.txt"
         text = script_file.read_text(encoding="utf-8")
         at = text.index("Act 2: Part 2")
@@ -168,10 +205,10 @@ def main() -> None:
               "until pruned)")
         if opts.no_reference:
             return
-        b2 = bare()
-        b = (b1 + b2) / 2
-        print(f"(b) bare ffmpeg MP3 encode of a WAV of that length: {b:6.1f} s  (before (a) "
-              f"{b1:.1f} s, after (e) {b2:.1f} s)")
+        bares.append(bare())
+        b, b_cpu = median([t for t, _ in bares]), median([c for _, c in bares])
+        print(f"(b) bare ffmpeg MP3 encode of a WAV of that length: {b:6.1f} s, {b_cpu:.1f} "
+              f"CPU-s  (runs: {', '.join(f'{t:.1f}' for t, _ in bares)}; the last after (e))")
         from pipeline.audio import voice
         speech = voice.speak(narration[: 8000], wpm=WORDS_PER_MINUTE)  # a voice to loop
         sf.write(folder / "voice.wav", speech.samples, speech.sample_rate)
@@ -187,15 +224,16 @@ def main() -> None:
                    "libmp3lame", "-b:a", "128k", str(folder / "reference.mp3")])
         print(f"(c) reference ffmpeg filtergraph (sidechaincompress, amix, loudnorm, "
               f"libmp3lame): {c:6.1f} s")
-        print(f"a/b = {a / b:.2f}  (target ≤ 1.0)")
+        print(f"a/b = {a / b:.2f}  (target ≤ 1.0); their CPU-s {a_cpu / b_cpu:.2f} (steadier "
+              "than wall time on a shared host: the encoder's work and podforge's own)")
         print(f"a/c = {a / c:.2f}  (target ≤ 0.5)")
-        second_pass(folder, podforge, opts.minutes, a, f, log)
+        second_pass(folder, podforge, opts.minutes, acts, a, f, log)
 
 
-def second_pass(folder: Path, podforge: str, minutes: float, a: float, f: float,
+def second_pass(folder: Path, podforge: str, minutes: float, acts: int, a: float, f: float,
                 log: str) -> None:
     """(f) against (g): another episode, new words, in the show (f) taught its trim."""
-    text, _ = script(minutes, acts=max(3, round(minutes / 20)), seed=8)
+    text, _ = script(minutes, acts=acts, seed=8)
     other = folder / "episodes" / "another"
     other.mkdir()
     (other / "script.txt").write_text(text.replace("A Synthetic Day", "Another Day"),

@@ -211,7 +211,8 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
     meter = loudness.LoudnessMeter(rate, channels)
     meter.power(y[:a])  # the filters settle on the context, as they do in the whole file
     gain, reach = measure.oversampler_bound(rate)
-    part = spf // _PARTS  # the unit the choice is made in
+    ninths = _PARTS if spf % _PARTS == 0 else 1  # parts a chunk: the unit the choice is made in
+    part = spf // ninths
     sample_peaks = _run_peaks(y[a:b], part)
     near = sample_peaks.copy()  # the largest |sample| within reach of each part
     for k in range(1, -(-reach // part) + 1):
@@ -231,13 +232,13 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         level = sample_peaks[p0:p1].copy()
         need = bound[p0:p1] > found
         if c0 == a:
-            need[:_PARTS] = True
+            need[:ninths] = True
         if c1 == b:  # the piece's last chunk
-            need[(-(-(b - a) // spf) - 1) * _PARTS - p0:] = True
+            need[(-(-(b - a) // spf) - 1) * ninths - p0:] = True
         if need.any():
             level[need] = _oversampled_peaks(y, a + p0 * part, b, np.flatnonzero(need), part,
                                              rate, channels, reach)
-        chunk = np.maximum.reduceat(level, np.arange(0, len(level), _PARTS))
+        chunk = np.maximum.reduceat(level, np.arange(0, len(level), ninths))
         found = max(found, float(chunk.max()))
         peaks.append(chunk)
     if not energies:

@@ -219,6 +219,7 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         np.maximum(near[k:], sample_peaks[:-k], out=near[k:])
         np.maximum(near[:-k], sample_peaks[k:], out=near[:-k])
     bound = gain * near
+    last = (-(-(b - a) // spf) - 1) * ninths  # the first part of the piece's last chunk
     energies, peaks, found = [], [], 0.0
     for c0 in range(a, b, _SLICE * spf):
         c1 = min(b, c0 + _SLICE * spf)
@@ -233,8 +234,8 @@ def piece_measures(data: bytes, piece: mp3frames.Piece, rate: int, channels: int
         need = bound[p0:p1] > found
         if c0 == a:
             need[:ninths] = True
-        if c1 == b:  # the piece's last chunk
-            need[(-(-(b - a) // spf) - 1) * ninths - p0:] = True
+        if c1 == b:
+            need[last - p0:] = True
         if need.any():
             level[need] = _oversampled_peaks(y, a + p0 * part, b, np.flatnonzero(need), part,
                                              rate, channels, reach)

@@ -140,16 +140,18 @@ def test_plan_pieces_snaps_cuts_to_the_frame_grid_and_covers_the_file():
     assert mf.plan_pieces(100, rate=22050)[0].context_frames == 4  # 576-sample frames
 
 
-def test_a_span_of_several_pieces_has_an_even_number_of_about_equal_length():
-    rate = 44100
-    for seconds in (2.6, 5.1, 7.4, 12.0):
-        total = round(seconds * rate)
-        pieces = mf.plan_pieces(total, rate=rate, piece_seconds=2.5)
-        assert len(pieces) % 2 == 0 and len(pieces) >= seconds / 2.5
-        assert max(p.end - p.start for p in pieces[:-1]) - \
-            min(p.end - p.start for p in pieces[:-1]) == 0
-        assert pieces[-1].end - pieces[-1].start <= pieces[0].end - pieces[0].start
-    assert len(mf.plan_pieces(round(2.4 * rate), rate=rate, piece_seconds=2.5)) == 1
+def test_a_span_is_cut_every_piece_from_its_start_so_a_late_change_keeps_its_first_pieces():
+    rate, spf = 44100, 1152
+    cut = 44100 * 3  # a span starts here
+    short = mf.plan_pieces(cut + round(7.4 * rate), [cut], rate=rate, piece_seconds=2.5)
+    longer = mf.plan_pieces(cut + round(9.1 * rate), [cut], rate=rate, piece_seconds=2.5)
+    size = int(2.5 * rate) // spf * spf
+    for plan in (short, longer):
+        inside = [p.end - p.start for p in plan if p.start >= round(cut / spf) * spf]
+        assert inside[:-2] == [size] * (len(inside) - 2)  # the last two share the rest
+        assert size / 2 <= min(inside[-2:]) and max(inside[-2:]) <= size
+    kept = len(short) - 2
+    assert [(p.start, p.end) for p in short[:kept]] == [(p.start, p.end) for p in longer[:kept]]
 
 
 def test_bad_formats_are_one_line_errors():

@@ -81,7 +81,8 @@ def plan(steps: np.ndarray, rate: int, settings: LevelerSettings = LevelerSettin
     per_step = steps / (STEP * rate)
     with np.errstate(divide="ignore"):
         step_lufs = -0.691 + 10 * np.log10(per_step)
-    speech = step_lufs > max(-70.0, speech_lufs + settings.gate_lu)
+    held = loudness.on_grid(speech_lufs)  # what the gate and the ride measure against
+    speech = step_lufs > max(-70.0, held + settings.gate_lu)
 
     # Local speech loudness: the speech energy in a centred window, over the speech steps in it.
     width = max(1, round(settings.window_s / STEP))
@@ -90,7 +91,7 @@ def plan(steps: np.ndarray, rate: int, settings: LevelerSettings = LevelerSettin
     enough = speech & (count >= max(1, width // 5))  # a lone syllable is no passage
     with np.errstate(divide="ignore", invalid="ignore"):
         local = -0.691 + 10 * np.log10(energy / count)
-    ride = np.clip((speech_lufs - local) * (1 - 1 / settings.ratio),
+    ride = np.clip((held - local) * (1 - 1 / settings.ratio),
                    -settings.range_db, settings.range_db)
     # Pauses hold the gain of the speech around them: interpolate across, hold at the ends.
     known = np.flatnonzero(enough)
@@ -111,6 +112,9 @@ def plan(steps: np.ndarray, rate: int, settings: LevelerSettings = LevelerSettin
         if not np.isfinite(levelled) or abs(levelled - settings.target_lufs) < 0.01:
             break
         wanted += settings.target_lufs - levelled
+    overall = loudness.on_grid(overall)  # a small edit elsewhere in the take leaves it
+    gain = np.clip(ride + overall, -settings.max_cut_db - settings.range_db, settings.max_gain_db)
+    levelled = loudness.LoudnessMeter.integrated_of(steps * 10 ** (gain / 10), rate)
     warnings = []
     if levelled < settings.target_lufs - 0.05 and overall >= settings.max_gain_db:
         needed = overall + settings.target_lufs - levelled

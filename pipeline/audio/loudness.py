@@ -15,6 +15,14 @@ from scipy.signal import sosfilt
 _CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])  # L, R, C, Ls, Rs
 _ABSOLUTE_GATE = -70.0  # LUFS
 _RELATIVE_GATE = -10.0  # LU below the absolutely gated loudness
+GRID_DB = 0.05  # what a gain decided from a whole span or take is held to
+
+
+def on_grid(db: float, grid: float = GRID_DB) -> float:
+    """A gain (or the loudness it is decided from) on the grid: an edit that moves a span's
+    loudness by less than that mostly leaves it, and so all before the edit, as it was
+    (the segment-wise encoder then keeps those pieces); at most 0.025 dB from the figure."""
+    return round(round(db / grid) * grid, 4) if np.isfinite(db) else db
 
 
 def integrated_loudness(samples: np.ndarray, rate: int) -> float:

@@ -387,10 +387,11 @@ def plan_pieces(total_samples: int, cuts: Iterable[int] = (), *, rate: int,
                 piece_seconds: float = PIECE_SECONDS,
                 context: int | None = None) -> list[Piece]:
     """Pieces covering [0, total_samples): cut at each of `cuts` (sample positions, e.g. chapter
-    starts) snapped to the nearest frame boundary, and spans longer than piece_seconds split
-    evenly from their own start (so a span's pieces move with it when audio before it changes
-    by whole frames). A span of more than one piece has an even number of them: rebuilt alone
-    (an edited act), it then ends on both cores at once rather than on one piece by itself."""
+    starts) snapped to the nearest frame boundary, and spans longer than piece_seconds cut
+    every piece_seconds from their own start, the last piece holding the rest (the last two
+    sharing it when it is under half a piece). So a span's pieces move with it when audio
+    before it changes by whole frames, and a change late in a span leaves its earlier pieces
+    where they were."""
     if total_samples <= 0:
         raise ValueError("an MP3 needs at least one sample")
     if piece_seconds <= 0:
@@ -403,9 +404,11 @@ def plan_pieces(total_samples: int, cuts: Iterable[int] = (), *, rate: int,
     for begin, finish in zip(bounds, bounds[1:]):
         frames = -(-(finish - begin) // spf)
         count = -(-frames // longest)
-        count += count % 2 if count > 1 else 0  # in pairs: an edited span keeps 2 cores busy
-        size = -(-frames // count)
-        starts += [begin + k * size * spf for k in range(count)]
+        at = [k * longest for k in range(count)]
+        rest = frames - (count - 1) * longest
+        if count > 1 and rest < longest // 2:  # too short to encode well alone: the last two
+            at[-1] = (count - 2) * longest + (longest + rest) // 2  # share what is left
+        starts += [begin + k * spf for k in at]
     ends = [*starts[1:], total_samples]
     return [Piece(i, s, e, total_samples, rate, context)
             for i, (s, e) in enumerate(zip(starts, ends))]

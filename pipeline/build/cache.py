@@ -19,7 +19,7 @@ from pipeline.files import save_json
 from pipeline.report import read_report
 
 
-RENDER_VERSION = "9"  # bump when a change to the code changes the audio or the report
+RENDER_VERSION = "10"  # bump when a change to the code changes the audio or the report
 
 
 def key(*parts) -> str:

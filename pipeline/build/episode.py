@@ -35,6 +35,7 @@ from pipeline.build.plan import (describe, estimate, place, plan,
 from pipeline.progress import Progress
 from pipeline.project import Project, read_sources
 from pipeline.show import SoundDesign
+from pipeline.errors import EncoderError
 from pipeline.files import write_text
 from pipeline.build.cache import RENDER_VERSION, Hashes, key as cache_key, touch
 from pipeline.build.assets import measured
@@ -435,6 +436,7 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
     starts = [int(x) for x in np.cumsum([0] + frames[:-1])]
     shifts = [_shift(ctx.cache, p.key) for p in pieces]
     store = segmentwise.PieceCache(ctx.cache / "pieces")
+    digests = segmentwise.Digests(channels, edge, lambda k: ctx.cache / f"master-{k}.digests")
     audio: dict[str, Path] = {}  # master key → mastered audio made in this build
     passes, warnings = 0, []
     while True:
@@ -445,9 +447,9 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
                                        ctx.cache / f"master-{k}.tail.npy", audio.get(k))
                  for k, s, n in zip(keys, starts, frames)]
         plan_ = segmentwise.plan(spans, rate, PIECE_SECONDS)
-        piece_keys = [segmentwise.piece_key(pc, spans, fmt, ffmpeg) for pc in plan_]
         need = {i for i, k in enumerate(keys) if ctx.force and k not in audio or
-                _master_entry(ctx.cache, k) is None}
+                _master_entry(ctx.cache, k) is None or not digests.indexed(k)}
+        piece_keys = [segmentwise.piece_key(pc, spans, fmt, ffmpeg, digests) for pc in plan_]
         need |= segmentwise.missing_audio(plan_, piece_keys, spans, store, edge)
         need -= {i for i, k in enumerate(keys) if k in audio}
         if need:
@@ -458,6 +460,13 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
                                        {i: keys[i] for i in need}, trim, shifts, work, ctx,
                                        progress.update))
             spans = [dataclasses.replace(s, audio=audio.get(s.key)) for s in spans]
+            for i in sorted(need):
+                digests.save(spans[i], plan_)
+            piece_keys = [segmentwise.piece_key(pc, spans, fmt, ffmpeg, digests)
+                          for pc in plan_]
+            if None in piece_keys:  # every span read is mastered or indexed: cannot happen
+                raise EncoderError(f"{mp3}: a piece's samples are unknown after mastering; run "
+                                   "`podforge build --force`")
         if ctx.force and passes == 1:
             for k in piece_keys:  # --force encodes every piece again
                 for path in (store._path(k), store.measures_path(k)):
@@ -590,8 +599,9 @@ def _master_spans(pieces: dict[int, _Piece], keys: dict[int, str], trim: float,
     # is the check (a miss moves the episode's trim, as the encoder's does).
     trusted = {i for i in order if mastering.predicts(
         _source(mixes[i], pieces[i].spoken.voice_lufs, channels), rate)}
-    guessed = _in_parallel(_predict, [(mixes[i], pieces[i].spoken.voice_lufs, firsts[i], rate,
-                                       channels) for i in order], tick)
+    guessed = [dataclasses.replace(g, gain_db=loudness.on_grid(g.gain_db)) for g in
+               _in_parallel(_predict, [(mixes[i], pieces[i].spoken.voice_lufs, firsts[i], rate,
+                                        channels) for i in order], tick)]
     searches = {i: mastering.Search(g, start=firsts[i].gain_db) for i, g in zip(order, guessed)}
 
     # 3. Limited runs, block by block, until each span measures its aim. A span of one block

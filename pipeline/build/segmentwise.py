@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from pipeline.audio import loudness, measure, mp3frames
 from pipeline.audio.measure import Loudness, Measured
 from pipeline.audio.mp3frames import pcm16
 from pipeline.errors import EncoderError
+from pipeline.files import save_json
 
 EDGE_FRAMES = 2  # a span's first and last pieces, in frames: encodable from its edges alone
 _DELAY = mp3frames.ENCODER_DELAY + mp3frames.DECODER_DELAY  # decoded[j + _DELAY] ~ input[j]
@@ -83,26 +85,90 @@ def plan(spans: Sequence[SpanAudio], rate: int, piece_seconds: float
                                  piece_seconds=piece_seconds)
 
 
+def overlaps(piece: mp3frames.Piece, spans: Sequence[SpanAudio]
+             ) -> list[tuple[SpanAudio, int, int]]:
+    """The spans the piece's read span (context included) covers, and what of each, in the
+    span's own positions."""
+    return [(s, max(piece.read_start, s.start) - s.start, min(piece.read_end, s.end) - s.start)
+            for s in spans if s.start < piece.read_end and s.end > piece.read_start]
+
+
+class Digests:
+    """What a piece reads of a span, as a hash of those 16-bit samples, so a piece is keyed by
+    what it encodes: one whose samples did not change is found in the cache whatever else in
+    its span changed (an edit late in an act keeps the act's earlier pieces). A digest comes
+    from the span's edges where they hold the samples, from its mastered audio in the build
+    that made it, else from the index saved then (a span not mastered again is not read)."""
+
+    def __init__(self, channels: int, edge: int, index: Callable[[str], Path]):
+        self._channels, self._edge, self._index = channels, edge, index
+        self._known: dict[str, dict[str, str]] = {}
+
+    def indexed(self, key: str) -> bool:
+        return self._table(key) is not None
+
+    def __call__(self, span: SpanAudio, a: int, b: int) -> str | None:
+        edge = min(self._edge, span.frames)
+        if b <= edge or a >= span.frames - edge:
+            try:
+                x = np.load(span.head)[a:b] if b <= edge else \
+                    np.load(span.tail)[a - (span.frames - edge):b - (span.frames - edge)]
+            except (OSError, ValueError, EOFError):  # not mastered yet, or damaged
+                return None
+            return _digest(pcm16(x).tobytes())
+        if span.audio is not None:
+            with open(span.audio, "rb") as f:
+                f.seek(a * 2 * self._channels)
+                return _digest(f.read((b - a) * 2 * self._channels))
+        return (self._table(span.key) or {}).get(f"{a}:{b}")
+
+    def save(self, span: SpanAudio, pieces: Sequence[mp3frames.Piece]) -> None:
+        """The index of a span mastered in this build: every range of it the pieces read that
+        its edges do not hold."""
+        edge = min(self._edge, span.frames)
+        table = {f"{a}:{b}": self(span, a, b) for piece in pieces
+                 for s, a, b in overlaps(piece, [span])
+                 if not (b <= edge or a >= span.frames - edge)}
+        save_json(self._index(span.key), table)
+        self._known[span.key] = table
+
+    def _table(self, key: str) -> dict[str, str] | None:
+        if key not in self._known:
+            try:
+                table = json.loads(self._index(key).read_text())
+            except (OSError, ValueError):
+                return None
+            if not isinstance(table, dict):
+                return None
+            self._known[key] = table
+        return self._known[key]
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
 def piece_key(piece: mp3frames.Piece, spans: Sequence[SpanAudio], fmt: tuple,
-              ffmpeg: str) -> str:
-    """What the piece's frames depend on: the mastered spans its read span covers and where in
-    them, its place among its frames, the format and the encoder."""
-    parts = [(s.key, max(piece.read_start, s.start) - s.start,
-              min(piece.read_end, s.end) - s.start)
-             for s in spans if s.start < piece.read_end and s.end > piece.read_start]
+              ffmpeg: str, digests: Digests) -> str | None:
+    """What the piece's frames depend on: the samples its read span covers (their digests),
+    its place among its frames, the format and the encoder; None while a span it reads has
+    no digest yet (it is to be mastered)."""
+    parts = [digests(s, a, b) for s, a, b in overlaps(piece, spans)]
+    if None in parts:
+        return None
     stamp = mp3frames._binary_stamp(ffmpeg)
-    text = repr(("podforge-piece-2", parts, piece.lead_frames, piece.frames, piece.last,
+    text = repr(("podforge-piece-3", parts, piece.lead_frames, piece.frames, piece.last,
                  piece.context_frames, fmt, stamp))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return _digest(text.encode())
 
 
-def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str],
+def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str | None],
                   spans: Sequence[SpanAudio], cache: PieceCache, edge: int) -> set[int]:
-    """Indices of the spans that must be mastered (mixed) again: a piece to encode reads
-    samples of theirs that no edge holds."""
+    """Indices of the spans that must be mastered (mixed) again: a piece to encode (or one
+    not known yet) reads samples of theirs that no edge holds."""
     need: set[int] = set()
     for piece, key in zip(pieces, keys):
-        if cache.has(key):
+        if key is not None and cache.has(key):
             continue
         for i, s in enumerate(spans):
             if s.start < piece.read_end and s.end > piece.read_start and not s.has(

@@ -6,12 +6,14 @@
 (b) the bare ffmpeg MP3 encode of a WAV of the same length and format: the episode's own audio
     (decoded from the first build's MP3 to 16-bit stereo 44.1 kHz), so (b) is exactly what
     encoding this episode costs and a/b is what podforge adds to it (LAME's speed depends on
-    the content). The host's speed drifts, so (b) is timed before (a) and after (e), and a/b
-    uses their mean;
+    the content). The host's speed drifts, so (b) is timed before each (a) and after (e), and
+    a/b uses the medians (with --repeat, of several alternate runs);
 (c) a reference ffmpeg filtergraph doing the same job: the voice ducks a looped bed
     (sidechaincompress), amix, loudnorm to -16 LUFS, libmp3lame at the same bitrate.
-(d) edit one act (a sentence in act 2) and build again: its narration, its mix, its master and
-    its pieces (and its neighbours' edge pieces) are made again, the rest comes from the cache;
+(d) edit one act (its first sentence, in act 2) and build again: its narration, its mix, its
+    master and its pieces (and its neighbours' edge pieces) are made again, the rest comes from
+    the cache; (d') then a sentence two thirds into act 2: the act is mixed and mastered again,
+    but only the pieces from the edit on are encoded (what comes before reads the same samples);
 (e) a build with nothing to do;
 (f) what the second pass would cost and what avoids it: the show's first build of its first
     episode, which measures what the encoder takes away on excerpts before it masters (else its
@@ -194,11 +196,19 @@ def main() -> None:
         script_file.write_text(text[:cut] + " A late edit changes this sentence." + text[cut:],
                                encoding="utf-8")
         d = timed([podforge, "build", "--quiet"], cwd=folder)
+        text = script_file.read_text(encoding="utf-8")  # (d') a sentence late in the act
+        at, end = text.index("Act 2: Part 2"), text.index("Act 3: Part 3")
+        cut = text.index(". ", at + (end - at) * 2 // 3) + 1
+        script_file.write_text(text[:cut] + " A later edit changes this one." + text[cut:],
+                               encoding="utf-8")
+        late = timed([podforge, "build", "--quiet"], cwd=folder)
         e = timed([podforge, "build", "--quiet"], cwd=folder)
         cache = sum(p.stat().st_size for p in (folder / ".podforge-cache").rglob("*")
                     if p.is_file())
         size = mp3.stat().st_size
         print(f"(d) edit act 2, build again: {d:6.1f} s   d/a = {d / a:.2f}  (target ≤ 0.25)")
+        print(f"(d') then edit act 2 two thirds in: {late:6.1f} s   d'/a = {late / a:.2f}  (the "
+              "pieces before the edit are kept; (d) edits the act's first sentence)")
         print(f"(e) build with nothing to do: {e:6.2f} s  (target ≤ 0.3 s)")
         print(f"cache: {cache / 1e6:.1f} MB, {cache / (seconds / 60) / 1e6:.2f} MB per minute, "
               f"{cache / size:.2f} x the MP3  (target ≤ 5; it holds the edit's old entries "

@@ -96,9 +96,9 @@ def overlaps(piece: mp3frames.Piece, spans: Sequence[SpanAudio]
 class Digests:
     """What a piece reads of a span, as a hash of those 16-bit samples, so a piece is keyed by
     what it encodes: one whose samples did not change is found in the cache whatever else in
-    its span changed (an edit late in an act keeps the act's earlier pieces). A digest comes
-    from the span's edges where they hold the samples, from its mastered audio in the build
-    that made it, else from the index saved then (a span not mastered again is not read)."""
+    its span changed (an edit late in an act keeps the act's earlier pieces). A digest is of
+    the samples span_samples() finds (the span's audio in the build that mastered it, or its
+    edges), else from the index saved then: a span not mastered again is not read."""
 
     def __init__(self, channels: int, edge: int, index: Callable[[str], Path]):
         self._channels, self._edge, self._index = channels, edge, index
@@ -108,18 +108,9 @@ class Digests:
         return self._table(key) is not None
 
     def __call__(self, span: SpanAudio, a: int, b: int) -> str | None:
-        edge = min(self._edge, span.frames)
-        if b <= edge or a >= span.frames - edge:
-            try:
-                x = np.load(span.head)[a:b] if b <= edge else \
-                    np.load(span.tail)[a - (span.frames - edge):b - (span.frames - edge)]
-            except (OSError, ValueError, EOFError):  # not mastered yet, or damaged
-                return None
-            return _digest(pcm16(x).tobytes())
-        if span.audio is not None:
-            with open(span.audio, "rb") as f:
-                f.seek(a * 2 * self._channels)
-                return _digest(f.read((b - a) * 2 * self._channels))
+        x = span_samples(span, a, b, self._channels, self._edge)
+        if x is not None:
+            return _digest(x.tobytes())
         return (self._table(span.key) or {}).get(f"{a}:{b}")
 
     def save(self, span: SpanAudio, pieces: Sequence[mp3frames.Piece]) -> None:
@@ -178,6 +169,26 @@ def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str | None],
     return need
 
 
+def span_samples(span: SpanAudio, a: int, b: int, channels: int, edge: int
+                 ) -> np.ndarray | None:
+    """Samples [a, b) of a mastered span as 16-bit PCM (frames, channels): from its audio when
+    this build mastered it, else from its edges where they hold them (the same numbers); None
+    where neither does, or an edge is missing or damaged."""
+    if span.audio is not None:
+        with open(span.audio, "rb") as f:
+            f.seek(a * 2 * channels)
+            return np.fromfile(f, "<i2", (b - a) * channels).reshape(-1, channels)
+    edge = min(edge, span.frames)
+    if not (b <= edge or a >= span.frames - edge):
+        return None
+    lead = span.frames - edge
+    try:
+        x = np.load(span.head)[a:b] if b <= edge else np.load(span.tail)[a - lead:b - lead]
+    except (OSError, ValueError, EOFError):
+        return None
+    return pcm16(x)
+
+
 def reader(spans: Sequence[SpanAudio], channels: int, edge: int):
     """read(start, stop) over the episode, as 16-bit PCM (what the encoder takes): from the
     spans' mastered audio or their edges."""
@@ -187,17 +198,9 @@ def reader(spans: Sequence[SpanAudio], channels: int, edge: int):
             a, b = max(start, s.start) - s.start, min(stop, s.end) - s.start
             if a >= b:
                 continue
-            if s.audio is not None:
-                with open(s.audio, "rb") as f:
-                    f.seek(a * 2 * channels)
-                    x = np.fromfile(f, "<i2", (b - a) * channels).reshape(-1, channels)
-            elif b <= min(edge, s.frames):
-                x = pcm16(np.load(s.head)[a:b])
-            else:
-                lead = s.frames - min(edge, s.frames)
-                x = pcm16(np.load(s.tail)[a - lead:b - lead])
-            if len(x) != b - a:
-                raise EncoderError(f"span {s.key}: its mastered audio is short; run "
+            x = span_samples(s, a, b, channels, edge)
+            if x is None or len(x) != b - a:
+                raise EncoderError(f"span {s.key}: its mastered audio is short or missing; run "
                                    "`podforge build --force`")
             parts.append(x)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]

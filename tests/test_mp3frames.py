@@ -263,6 +263,41 @@ class CountingCache(mf.DirCache):
         return found
 
 
+def test_a_cached_piece_brings_its_crc_and_the_joined_file_is_the_same(tmp_path, monkeypatch):
+    """The LAME header sums every piece's bytes (MusicCRC): each piece's crc16 is kept beside
+    it, so a piece read from the cache is not summed again; without it, it is summed."""
+    rate = 44100
+    x = music(4.0, rate, 2, seed=4)
+    read = lambda a, b: x[a:b]  # noqa: E731
+    cache = mf.DirCache(tmp_path / "cache")
+    first = io.BytesIO()
+    mf.encode_parallel(read, len(x), first, rate=rate, channels=2, piece_seconds=1.0,
+                       cache=cache, workers=2)
+    kept = sorted((tmp_path / "cache").glob("*.crc"))
+    assert len(kept) == len(mf.plan_pieces(len(x), rate=rate, piece_seconds=1.0))
+    for path in kept:
+        frames = (tmp_path / "cache" / f"{path.stem}.mp3frames").read_bytes()
+        assert int(path.read_text()) == mf.crc16(frames)
+    summed = []
+    real = mf.crc16
+
+    def counted(data, crc=0):
+        summed.append(len(data))
+        return real(data, crc)
+
+    monkeypatch.setattr(mf, "crc16", counted)
+    again = io.BytesIO()
+    mf.encode_parallel(read, len(x), again, rate=rate, channels=2, piece_seconds=1.0,
+                       cache=cache, workers=2)
+    assert again.getvalue() == first.getvalue() and not summed
+    for path in kept[:2]:
+        path.unlink()
+    third = io.BytesIO()
+    mf.encode_parallel(read, len(x), third, rate=rate, channels=2, piece_seconds=1.0,
+                       cache=cache, workers=2)
+    assert third.getvalue() == first.getvalue() and len(summed) == 2
+
+
 def test_encode_parallel_matches_the_serial_join_and_reencodes_only_what_changed(tmp_path):
     rate = 44100
     x = music(9.0, rate, 2, seed=9)

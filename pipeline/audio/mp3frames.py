@@ -590,8 +590,9 @@ class FrameJoiner:
         self._first: bytes | None = None
         self.padding = self.frames_expected * spf - ENCODER_DELAY - total_samples
 
-    def add(self, frames: bytes) -> None:
-        """Append one piece's frames (validated: whole frames of this stream's format)."""
+    def add(self, frames: bytes, crc: int | None = None) -> None:
+        """Append one piece's frames (validated: whole frames of this stream's format); `crc`,
+        their crc16 if known (worked out by a worker, or kept with the piece)."""
         if not frames:
             return
         parsed = _offsets(frames, self.rate, self.channels, self.bitrate, "joined piece")
@@ -606,7 +607,7 @@ class FrameJoiner:
         if self._first is None:
             self._first = frames[:8]
         self.out.write(frames)
-        self._crc = crc16_concat(self._crc, crc16(frames), len(frames))
+        self._crc = crc16_concat(self._crc, crc16(frames) if crc is None else crc, len(frames))
         self._frames += len(parsed)
         self._bytes += len(frames)
 
@@ -667,13 +668,27 @@ class FrameCache(Protocol):
 
 
 class DirCache:
-    """A FrameCache in a folder: one file of frames per key, written atomically."""
+    """A FrameCache in a folder: one file of frames per key, written atomically, with the
+    frames' crc16 beside it (the joined file's LAME header sums every piece's: kept, a
+    piece read from the cache is not summed again)."""
 
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = os.fspath(folder)
 
     def _path(self, key: str) -> str:
         return os.path.join(self.folder, f"{key}.mp3frames")
+
+    def crc(self, key: str) -> int | None:
+        """The crc16 kept for the key's frames, or None (not kept, or unreadable)."""
+        try:
+            with open(os.path.join(self.folder, f"{key}.crc"), encoding="ascii") as f:
+                value = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return value if 0 <= value <= 0xFFFF else None
+
+    def put_crc(self, key: str, crc: int) -> None:
+        _atomic_write(os.path.join(self.folder, f"{key}.crc"), str(crc).encode(), self.folder)
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -683,18 +698,22 @@ class DirCache:
             return None
 
     def put(self, key: str, frames: bytes) -> None:
-        os.makedirs(self.folder, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.", suffix=".tmp")
+        _atomic_write(self._path(key), frames, self.folder)
+
+
+def _atomic_write(path: str, data: bytes, folder: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except BaseException:
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(frames)
-            os.replace(temp, self._path(key))
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
-            raise
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def piece_key(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: int,
@@ -766,7 +785,10 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
             pcm = pcm.astype(np.float32, copy=False)
         return pcm.reshape(len(pcm), -1)
 
-    def work(piece: Piece) -> bytes:
+    kept = getattr(cache, "crc", None)  # a cache that keeps each piece's crc16 (DirCache)
+
+    def work(piece: Piece) -> tuple[bytes, int]:
+        """The piece's frames and their crc16, summed here (on every core) unless kept."""
         pcm = None if key is not None and cache is not None else load(piece)
         name = None
         if cache is not None:
@@ -776,18 +798,22 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
             if frames is not None and _usable(frames, piece, channels, bitrate_kbps):
                 with lock:
                     counts["cached"] += 1
-                return frames
+                crc = kept(name) if kept is not None else None
+                return frames, crc16(frames) if crc is None else crc
         if pcm is None:
             pcm = load(piece)
         frames = encoder(pcm, piece, name) if encoder is not None else encode_piece(
             pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
+        crc = crc16(frames)
         if cache is not None:
             cache.put(name, frames)
+            if kept is not None:
+                cache.put_crc(name, crc)
         with lock:
             counts["encoded"] += 1
-        return frames
+        return frames, crc
 
-    window: deque[Future[bytes]] = deque()
+    window: deque[Future[tuple[bytes, int]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mp3-piece",
                             initializer=_one_core_each(workers)) as pool:
         try:
@@ -795,13 +821,13 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                 window.append(pool.submit(work, piece))
                 while True:  # join what is done in order; wait while too much is in hand
                     while window and window[0].done():
-                        joiner.add(window.popleft().result())
+                        joiner.add(*window.popleft().result())
                     waiting = [f for f in window if not f.done()]
                     if len(waiting) < 2 * workers and len(window) < AHEAD * workers:
                         break
                     wait(waiting, return_when=FIRST_COMPLETED)
             while window:
-                joiner.add(window.popleft().result())
+                joiner.add(*window.popleft().result())
         except BaseException:
             for future in window:
                 future.cancel()

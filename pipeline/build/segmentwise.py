@@ -108,9 +108,12 @@ class Digests:
         return self._table(key) is not None
 
     def __call__(self, span: SpanAudio, a: int, b: int) -> str | None:
+        known = self._known.get(span.key, {}).get(f"{a}:{b}")  # saved in this build
+        if known is not None:
+            return known
         x = span_samples(span, a, b, self._channels, self._edge)
         if x is not None:
-            return _digest(x.tobytes())
+            return _digest(np.ascontiguousarray(x).data)
         return (self._table(span.key) or {}).get(f"{a}:{b}")
 
     def save(self, span: SpanAudio, pieces: Sequence[mp3frames.Piece]) -> None:
@@ -135,7 +138,7 @@ class Digests:
         return self._known[key]
 
 
-def _digest(data: bytes) -> str:
+def _digest(data) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 

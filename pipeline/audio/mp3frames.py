@@ -660,7 +660,9 @@ def join(pieces: Iterable[bytes], total_samples: int, *, rate: int, channels: in
 # --- in parallel, with a cache ------------------------------------------------------------------
 
 class FrameCache(Protocol):
-    """Where encoded pieces are kept between builds: bytes by key."""
+    """Where encoded pieces are kept between builds: bytes by key. A cache may also keep each
+    piece's crc16 (crc(key) and put_crc(key, crc), as DirCache does): the join then does not
+    sum a cached piece again."""
 
     def get(self, key: str) -> bytes | None: ...
 
@@ -799,7 +801,11 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                 with lock:
                     counts["cached"] += 1
                 crc = kept(name) if kept is not None else None
-                return frames, crc16(frames) if crc is None else crc
+                if crc is None:
+                    crc = crc16(frames)
+                    if kept is not None:  # an entry from before crcs were kept
+                        cache.put_crc(name, crc)
+                return frames, crc
         if pcm is None:
             pcm = load(piece)
         frames = encoder(pcm, piece, name) if encoder is not None else encode_piece(

@@ -704,6 +704,8 @@ class DirCache:
 
 
 def _atomic_write(path: str, data: bytes, folder: str) -> None:
+    """pipeline.files' atomic write, but with a temporary name of its own per call: two encode
+    threads of one process may write the same key (two pieces of the same samples)."""
     os.makedirs(folder, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:

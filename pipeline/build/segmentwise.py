@@ -164,11 +164,8 @@ def missing_audio(pieces: Sequence[mp3frames.Piece], keys: Sequence[str | None],
     for piece, key in zip(pieces, keys):
         if key is not None and cache.has(key):
             continue
-        for i, s in enumerate(spans):
-            if s.start < piece.read_end and s.end > piece.read_start and not s.has(
-                    max(piece.read_start, s.start) - s.start,
-                    min(piece.read_end, s.end) - s.start, edge):
-                need.add(i)
+        need.update(i for i, s in enumerate(spans) if any(
+            not s.has(a, b, edge) for _, a, b in overlaps(piece, [s])))
     return need
 
 

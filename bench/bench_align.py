@@ -4,7 +4,9 @@ Prints the sentence-start error (median, p95) of the aligner beside the word-cou
 replaces (the reference, measured in the same run), the aligner's CPU time as a fraction of the
 audio's length, and, for a whole-episode recording split by pipeline.audio.onetake, how far each
 segment boundary falls from the recorded pause between the segments. Targets: median <= 100 ms,
-p95 <= 250 ms, <= 0.3x real time, boundaries <= 300 ms.
+p95 <= 250 ms, <= 0.3x real time, boundaries <= 300 ms. Then the take check's CPU time
+(pipeline.audio.takecheck: each take recognised against its own script) beside the same
+recognition by a decoder with pocketsphinx's whole English dictionary (the reference).
 
     python bench/bench_align.py [--minutes 10]
 """
@@ -91,6 +93,47 @@ def main() -> None:
           f"p95 {np.percentile(err, 95):.1f} ms, cpu {spent / offset:.3f}x real time")
 
     boundaries(sentences)
+    take_check(takes, seconds)
+
+
+def take_check(takes, seconds: float) -> None:
+    """takecheck.recognize against the reference: the same script model searched by a decoder
+    holding pocketsphinx's whole dictionary, as its documentation sets one up (one per take, so
+    each take is heard from the same start, as takecheck hears it)."""
+    import os
+    import tempfile
+
+    import pocketsphinx
+
+    from pipeline.audio import takecheck
+
+    ours = reference = 0.0
+    same = 0
+    for take in takes:
+        t0 = time.process_time()
+        heard = [h.word for h in takecheck.recognize(take.samples, take.rate, take.sentences)]
+        ours += time.process_time() - t0
+        t0 = time.process_time()
+        full = pocketsphinx.Decoder(lm=None, topn=2, lw=takecheck.LW, loglevel="FATAL")
+        kept = [[w for t in tokens if (w := align.dictionary_word(full, t))]
+                for tokens in takecheck.script_tokens(take.sentences)]
+        fd, path = tempfile.mkstemp(suffix=".arpa")
+        with os.fdopen(fd, "w") as f:
+            f.write(takecheck.script_model(kept))
+        full.add_lm_file("script", path)
+        full.activate_search("script")
+        full.start_utt()
+        full.process_raw(align.to_pcm(take.samples, take.rate), full_utt=True)
+        full.end_utt()
+        theirs = [s.word for s in full.seg()]
+        reference += time.process_time() - t0
+        os.unlink(path)
+        strip = [w.split("(")[0] for w in theirs
+                 if w not in align._FILLERS and not w.startswith("++")]
+        same += strip == heard
+    print(f"take check: cpu {ours / seconds:.3f}x real time, the whole-dictionary decoder "
+          f"{reference / seconds:.3f}x: {reference / max(ours, 1e-9):.1f}x ours "
+          f"({same} of {len(takes)} takes heard as the same words)")
 
 
 def word_errors(aligned, spoken) -> list[float]:

@@ -159,7 +159,7 @@ def recognize(samples: np.ndarray, rate: int, sentences: Sequence[str]) -> tuple
         return ()
     pcm = align.to_pcm(samples, rate)
     with align._lock:
-        words = _words()
+        words = align.decoder()  # the English dictionary: spellings and pronunciations
         kept = []
         for tokens in tokenised:
             kept.append([w for t in tokens if (w := align.dictionary_word(words, t))])
@@ -182,20 +182,6 @@ def recognize(samples: np.ndarray, rate: int, sentences: Sequence[str]) -> tuple
     return tuple(Heard(re.sub(r"\(\d+\)$", "", s.word), round(s.start_frame * align.FRAME, 3),
                        round((s.end_frame + 1) * align.FRAME, 3))
                  for s in segs if s.word not in align._FILLERS and not s.word.startswith("++"))
-
-
-def _words():
-    """pocketsphinx's English dictionary, to spell the script's words and look up how they are
-    said (letter-to-sound adds what it lacks); it recognises nothing itself. Hold align._lock."""
-    if "check" not in align._decoders:
-        import pocketsphinx
-
-        try:
-            align._decoders["check"] = pocketsphinx.Decoder(lm=None, loglevel="FATAL")
-        except (RuntimeError, ValueError, OSError) as exc:
-            raise align.AlignmentUnavailable(f"pocketsphinx cannot load its model ({exc})") \
-                from None
-    return align._decoders["check"]
 
 
 def _lexicon(words, kept: set[str]) -> str:

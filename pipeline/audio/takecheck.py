@@ -26,7 +26,6 @@ import numpy as np
 
 from pipeline.audio import align
 
-CHECKER = "script-lm-2"  # part of the cache key: bump when findings would change
 MISSING = "T001"  # a script sentence the take does not say, or says differently
 EXTRA = "T002"  # speech in the take the script does not have
 SAID = 0.4  # a sentence counts as said when this share of its words is heard in order

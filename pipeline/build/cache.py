@@ -19,7 +19,8 @@ from pipeline.files import save_json
 from pipeline.report import read_report
 
 
-RENDER_VERSION = "10"  # bump when a change to the code changes the audio or the report
+RENDER_VERSION = "11"  # bump when a change to the code changes the audio or the report, take
+# analysis included (a take's alignment and findings are kept with its narration)
 
 
 def key(*parts) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import interrupts
+from pipeline.build.cache import RENDER_VERSION
 from pipeline.errors import PodforgeError
 from pipeline.files import inside
 from pipeline.model import Script
@@ -139,7 +140,7 @@ def split_episode(script: Script, takes: Takes, cache: Path, rate: int, language
     source = takes.episode
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     segments = [(s.slug, takecheck.segment_lines(s)) for s in script.segments]
-    key = hashlib.sha256(json.dumps([onetake.__doc__[:40], digest, rate, language,
+    key = hashlib.sha256(json.dumps([RENDER_VERSION, digest, rate, language,
                                      [(slug, [(x.text, x.line) for x in lines])
                                       for slug, lines in segments]]).encode()).hexdigest()[:24]
     index = cache / f"onetake-{key}.json"

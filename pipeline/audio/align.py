@@ -645,6 +645,46 @@ def align(samples: np.ndarray, rate: int, sentences: Sequence[str], *, language:
     return _snap_onsets(result, samples, rate)
 
 
+ASTRAY = 0.5  # seconds a sentence may start from where the recogniser heard it begin
+MARGIN = 0.3  # seconds before a heard start that a sentence aligned again may begin
+
+
+def repaired(samples: np.ndarray, rate: int, result: Alignment,
+             heard: Sequence[float | None]) -> Alignment:
+    """`result` with the runs of sentences that start more than ASTRAY from where a recogniser
+    heard them start (`heard`, per sentence, None where it did not) aligned again, each run
+    alone in the audio from just before its first heard start to the next sentence that
+    agrees. One grammar over a take has nowhere to put speech its text lacks (an ad-lib, a
+    number read otherwise): it squeezes the sentences after it into that speech, and they stay
+    seconds early to the end; the recogniser's times are where the words were said."""
+    if result.method != "aligned":
+        return result
+    n = len(result.sentences)
+    astray = [h is not None and abs(s.start - h) > ASTRAY
+              for s, h in zip(result.sentences, heard)]
+    agrees = [h is not None and not a for h, a in zip(heard, astray)]
+    sentences, i = list(result.sentences), 0
+    while i < n:
+        if not astray[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and not agrees[j + 1]:
+            j += 1
+        start = max(sentences[i - 1].end if i else 0.0, heard[i] - MARGIN, 0.0)
+        end = sentences[j + 1].start if j + 1 < n else len(samples) / rate
+        a, b = round(start * rate), round(end * rate)
+        if b > a:
+            again = align(samples[a:b], rate, [s.text for s in sentences[i:j + 1]])
+            if again.method == "aligned":
+                sentences[i:j + 1] = again.shifted(a / rate).sentences
+        i = j + 1
+    if sentences == list(result.sentences):
+        return result
+    words = tuple(w for s in sentences for w in s.words)
+    return Alignment(tuple(sentences), words, result.method, result.warning)
+
+
 def _snap_onsets(result: Alignment, samples: np.ndarray, rate: int) -> Alignment:
     """A word after a pause sometimes takes the pause too (its first phone scores as well on
     room noise as on itself): a word that starts in silence starts where the voice does."""

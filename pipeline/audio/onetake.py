@@ -81,21 +81,37 @@ def anchors(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
             block: int = 2) -> list[tuple[float, float] | None]:
     """Per sentence, (first, last) time heard for its words in the script's order, or None;
     only runs of `block` or more words in order count (single words match by chance)."""
+    out: list[tuple[float, float] | None] = [None] * len(sentences)
+    for s, _, h in _heard_in_order(sentences, heard, block):
+        old = out[s]
+        out[s] = (h.start, h.end) if old is None else (min(old[0], h.start), max(old[1], h.end))
+    return out
+
+
+def heard_starts(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
+                 block: int = 2) -> list[float | None]:
+    """Per sentence, when its first word was heard, or None where that word was not heard in
+    a run of `block` or more words in order (align.repaired checks sentence starts by it)."""
+    out: list[float | None] = [None] * len(sentences)
+    for s, k, h in _heard_in_order(sentences, heard, block):
+        if k == 0:
+            out[s] = h.start
+    return out
+
+
+def _heard_in_order(sentences: Sequence[str], heard: Sequence[takecheck.Heard], block: int):
+    """(sentence, its token's index in it, the heard word) for each script token heard in a run
+    of `block` or more tokens in the script's order."""
     tokens = takecheck.script_tokens(sentences)
     script, owner = [], []
     for s, words in enumerate(tokens):
         script += words
-        owner += [s] * len(words)
+        owner += [(s, k) for k in range(len(words))]
     match = difflib.SequenceMatcher(None, script, [h.word for h in heard], autojunk=False)
-    out: list[tuple[float, float] | None] = [None] * len(sentences)
     for a, b, size in match.get_matching_blocks():
-        if size < block:
-            continue
-        for k in range(size):
-            s, h = owner[a + k], heard[b + k]
-            old = out[s]
-            out[s] = (h.start, h.end) if old is None else (min(old[0], h.start), max(old[1], h.end))
-    return out
+        if size >= block:
+            for k in range(size):
+                yield *owner[a + k], heard[b + k]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -309,11 +309,16 @@ def segment_lines(segment) -> list[Line]:
 def check(samples: np.ndarray, rate: int, lines: Sequence[Line], take: str) -> list[TakeFinding]:
     """Recognise the take against its script lines and compare; [] if recognition cannot run
     (the alignment's own warning already says so)."""
+    heard = listen(samples, rate, lines)
+    return [] if heard is None else compare(lines, heard, take)
+
+
+def listen(samples: np.ndarray, rate: int, lines: Sequence[Line]) -> tuple[Heard, ...] | None:
+    """recognize() against the script lines, or None if recognition cannot run."""
     try:
-        heard = recognize(samples, rate, [line.text for line in lines])
+        return recognize(samples, rate, [line.text for line in lines])
     except align.AlignmentUnavailable:
-        return []
-    return compare(lines, heard, take)
+        return None
 
 
 def diagnostics(findings: Sequence[TakeFinding], path: str):

@@ -148,8 +148,9 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
           script: str = "script.md", name: str | None = None):
     """A recorded take at the show's rate, aligned to its text: sentence times for the
     transcript, each cue at the start of the recorded pause between the words around it, and
-    the take checked against the script (findings in the linter's form)."""
-    from pipeline.audio import align, takecheck
+    the take checked against the script (findings in the linter's form); what the check heard
+    also mends the alignment where speech the script lacks threw it off."""
+    from pipeline.audio import align, onetake, takecheck
 
     written = 0
     if take.suffix.lower() in FFMPEG_TYPES:  # phone formats: soundfile cannot read them
@@ -176,10 +177,14 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
         warn(result.warning)
     findings: tuple[str, ...] = ()
     if result.method == "aligned":
-        found = takecheck.check(samples, rate, lines, name or str(take))
-        findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
-        for finding in findings:
-            warn(finding)
+        heard = takecheck.listen(samples, rate, lines)  # None: the alignment's warning says why
+        if heard is not None:
+            found = takecheck.compare(lines, heard, name or str(take))
+            findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
+            for finding in findings:
+                warn(finding)
+            result = align.repaired(samples, rate, result, onetake.heard_starts(
+                [line.text for line in lines], heard))
     cues = _cues(segment, result, seconds)
     sentences = [(s.start, s.end, s.text) for s in result.sentences]
     return seconds, cues, sentences, {"alignment": result.to_dict(),

@@ -6,7 +6,9 @@ audio's length, and, for a whole-episode recording split by pipeline.audio.oneta
 segment boundary falls from the recorded pause between the segments. Targets: median <= 100 ms,
 p95 <= 250 ms, <= 0.3x real time, boundaries <= 300 ms. Then the take check's CPU time
 (pipeline.audio.takecheck: each take recognised against its own script) beside the same
-recognition by a decoder with pocketsphinx's whole English dictionary (the reference).
+recognition by a decoder with pocketsphinx's whole English dictionary (the reference); last,
+takes with an ad-lib: the sentence-start error of the aligner alone (the reference) beside the
+build's, which aligns again what the take check heard elsewhere.
 
     python bench/bench_align.py [--minutes 10]
 """
@@ -94,6 +96,7 @@ def main() -> None:
 
     boundaries(sentences)
     take_check(takes, seconds)
+    adlibs(sentences)
 
 
 def take_check(takes, seconds: float) -> None:
@@ -134,6 +137,33 @@ def take_check(takes, seconds: float) -> None:
     print(f"take check: cpu {ours / seconds:.3f}x real time, the whole-dictionary decoder "
           f"{reference / seconds:.3f}x: {reference / max(ours, 1e-9):.1f}x ours "
           f"({same} of {len(takes)} takes heard as the same words)")
+
+
+ADLIB = "And I should say that my own grandfather told me this story more than once."
+
+
+def adlibs(sentences: list[str]) -> None:
+    """A take per voice with a sentence the script lacks read in its middle: the sentence-start
+    error of the aligner alone (the reference) and of the build's way, which aligns again the
+    sentences that start away from where the take check heard them (align.repaired)."""
+    from pipeline.audio import takecheck
+
+    alone, mended = [], []
+    half = len(sentences) // 2
+    for k, (name, wpm, pitch) in enumerate(VOICES):
+        take = make_take(sentences[:half] + [ADLIB] + sentences[half:], voice_name=name,
+                         wpm=wpm, pitch=pitch, seed=50 + k)
+        truth = np.array(take.starts[:half] + take.starts[half + 1:])
+        first = align.align(take.samples, take.rate, sentences)
+        heard = takecheck.recognize(take.samples, take.rate, sentences)
+        fixed = align.repaired(take.samples, take.rate, first,
+                               onetake.heard_starts(sentences, heard))
+        alone += list(np.abs([s.start for s in first.sentences] - truth))
+        mended += list(np.abs([s.start for s in fixed.sentences] - truth))
+    for label, err in (("aligner alone", alone), ("aligned again where heard", mended)):
+        err = np.array(err) * 1000
+        print(f"after an ad-lib, {label:26s} sentence start error median {np.median(err):7.1f} "
+              f"ms   p95 {np.percentile(err, 95):7.1f} ms   max {err.max():7.1f} ms")
 
 
 def word_errors(aligned, spoken) -> list[float]:

@@ -660,6 +660,7 @@ def repaired(samples: np.ndarray, rate: int, result: Alignment,
     if result.method != "aligned":
         return result
     n = len(result.sentences)
+    heard = [*heard[:n], *[None] * (n - len(heard))]  # a sentence not listed was not heard
     astray = [h is not None and abs(s.start - h) > ASTRAY
               for s, h in zip(result.sentences, heard)]
     agrees = [h is not None and not a for h, a in zip(heard, astray)]

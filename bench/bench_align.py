@@ -157,7 +157,8 @@ def adlibs(sentences: list[str]) -> None:
         first = align.align(take.samples, take.rate, sentences)
         heard = takecheck.recognize(take.samples, take.rate, sentences)
         fixed = align.repaired(take.samples, take.rate, first,
-                               onetake.heard_starts(sentences, heard))
+                               onetake.heard_starts(sentences, heard),
+                               onetake.speech_before(sentences, heard))
         alone += list(np.abs([s.start for s in first.sentences] - truth))
         mended += list(np.abs([s.start for s in fixed.sentences] - truth))
     for label, err in (("aligner alone", alone), ("aligned again where heard", mended)):

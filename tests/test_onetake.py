@@ -32,6 +32,21 @@ def test_anchors_need_words_heard_in_order():
     assert got == [None, (1.0, 1.6), None]  # a lone "lighthouse" proves nothing
 
 
+def test_where_each_sentence_was_heard_to_start_and_what_was_said_before_it():
+    sentences = ["The keeper climbed the stairs.", "Ships passed by the rocks."]
+    said = [("the", 0.5), ("keeper", 0.7), ("climbed", 1.0), ("the", 1.4), ("stairs", 1.5),
+            ("my", 3.0), ("grandmother", 3.2), ("told", 3.7), ("me", 3.9), ("once", 4.1),
+            ("chips", 5.2), ("passed", 5.6), ("by", 5.9), ("the", 6.0), ("rocks", 6.1)]
+    heard = [Heard(w, t, round(t + 0.2, 3)) for w, t in said]
+    # The second sentence's first word was misheard: no start for it.
+    assert onetake.heard_starts(sentences, heard) == [0.5, None]
+    # Five words the script lacks before it, then a pause: it cannot start before 4.3 s.
+    assert onetake.speech_before(sentences, heard) == [None, 4.3]
+    # Without them, nothing is said before it that it lacks.
+    plain = heard[:5] + heard[10:]
+    assert onetake.speech_before(sentences, plain) == [None, None]
+
+
 def test_render_takes_the_cut_out_with_an_exact_length_and_no_click():
     rate = 1000
     x = np.concatenate([np.ones(2000), np.zeros(1000), -np.ones(2000)]).astype(np.float32) * 0.5

@@ -650,17 +650,23 @@ MARGIN = 0.3  # seconds before a heard start that a sentence aligned again may b
 
 
 def repaired(samples: np.ndarray, rate: int, result: Alignment,
-             heard: Sequence[float | None]) -> Alignment:
+             heard: Sequence[float | None],
+             after: Sequence[float | None] = ()) -> Alignment:
     """`result` with the runs of sentences that start more than ASTRAY from where a recogniser
     heard them start (`heard`, per sentence, None where it did not) aligned again, each run
     alone in the audio from just before its first heard start to the next sentence that
     agrees. One grammar over a take has nowhere to put speech its text lacks (an ad-lib, a
     number read otherwise): it squeezes the sentences after it into that speech, and they stay
-    seconds early to the end; the recogniser's times are where the words were said."""
+    seconds early to the end; the recogniser's times are where the words were said.
+
+    `after` (per sentence, None where unknown) is where such speech was heard to end before a
+    sentence: a run also takes in the sentences not heard to start before it, back to one that
+    follows such speech, and starts there."""
     if result.method != "aligned":
         return result
     n = len(result.sentences)
     heard = [*heard[:n], *[None] * (n - len(heard))]  # a sentence not listed was not heard
+    after = [*after[:n], *[None] * (n - len(after))]
     astray = [h is not None and abs(s.start - h) > ASTRAY
               for s, h in zip(result.sentences, heard)]
     agrees = [h is not None and not a for h, a in zip(heard, astray)]
@@ -672,13 +678,18 @@ def repaired(samples: np.ndarray, rate: int, result: Alignment,
         j = i
         while j + 1 < n and not agrees[j + 1]:
             j += 1
-        start = max(sentences[i - 1].end if i else 0.0, heard[i] - MARGIN, 0.0)
+        k = i
+        while k > 0 and heard[k - 1] is None:
+            k -= 1
+        first = next((m for m in range(k, i) if after[m] is not None), i)
+        bounds = [sentences[first - 1].end if first else 0.0, after[first] or 0.0]
+        start = max(0.0, *bounds, *([heard[i] - MARGIN] if first == i else []))
         end = sentences[j + 1].start if j + 1 < n else len(samples) / rate
         a, b = round(start * rate), round(end * rate)
         if b > a:
-            again = align(samples[a:b], rate, [s.text for s in sentences[i:j + 1]])
+            again = align(samples[a:b], rate, [s.text for s in sentences[first:j + 1]])
             if again.method == "aligned":
-                sentences[i:j + 1] = again.shifted(a / rate).sentences
+                sentences[first:j + 1] = again.shifted(a / rate).sentences
         i = j + 1
     if sentences == list(result.sentences):
         return result

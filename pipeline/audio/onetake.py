@@ -82,7 +82,8 @@ def anchors(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
     """Per sentence, (first, last) time heard for its words in the script's order, or None;
     only runs of `block` or more words in order count (single words match by chance)."""
     out: list[tuple[float, float] | None] = [None] * len(sentences)
-    for s, _, h in _heard_in_order(sentences, heard, block):
+    for s, _, i in _heard_in_order(sentences, heard, block):
+        h = heard[i]
         old = out[s]
         out[s] = (h.start, h.end) if old is None else (min(old[0], h.start), max(old[1], h.end))
     return out
@@ -93,15 +94,39 @@ def heard_starts(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
     """Per sentence, when its first word was heard, or None where that word was not heard in
     a run of `block` or more words in order (align.repaired checks sentence starts by it)."""
     out: list[float | None] = [None] * len(sentences)
-    for s, k, h in _heard_in_order(sentences, heard, block):
+    for s, k, i in _heard_in_order(sentences, heard, block):
         if k == 0:
-            out[s] = h.start
+            out[s] = heard[i].start
+    return out
+
+
+def speech_before(sentences: Sequence[str], heard: Sequence[takecheck.Heard], block: int = 2,
+                  least: int = takecheck.EXTRA_WORDS, pause: float = 0.25) -> list[float | None]:
+    """Per sentence, where speech the script lacks ends just before it (an ad-lib: `least` or
+    more heard words matching no script word since the last heard word of the sentences
+    before), at the last pause of `pause` seconds or more in that speech; else None. The
+    sentence cannot start before it; its own first words, misheard, come after that pause."""
+    pairs = list(_heard_in_order(sentences, heard, block))
+    matched = {i for _, _, i in pairs}
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for s, _, i in pairs:
+        first[s], last[s] = min(first.get(s, i), i), max(last.get(s, i), i)
+    out: list[float | None] = [None] * len(sentences)
+    before = -1  # the last heard word of the sentences so far
+    for s in sorted(first):
+        extra = [i for i in range(before + 1, first[s]) if i not in matched]
+        if len(extra) >= least:
+            stops = [i for i in range(extra[0], first[s])
+                     if heard[i + 1].start - heard[i].end >= pause]
+            out[s] = heard[stops[-1]].end if stops else None
+        before = max(before, last[s])
     return out
 
 
 def _heard_in_order(sentences: Sequence[str], heard: Sequence[takecheck.Heard], block: int):
-    """(sentence, its token's index in it, the heard word) for each script token heard in a run
-    of `block` or more tokens in the script's order."""
+    """(sentence, its token's index in it, the heard word's index) for each script token heard
+    in a run of `block` or more tokens in the script's order."""
     tokens = takecheck.script_tokens(sentences)
     script, owner = [], []
     for s, words in enumerate(tokens):
@@ -111,7 +136,7 @@ def _heard_in_order(sentences: Sequence[str], heard: Sequence[takecheck.Heard], 
     for a, b, size in match.get_matching_blocks():
         if size >= block:
             for k in range(size):
-                yield *owner[a + k], heard[b + k]
+                yield *owner[a + k], b + k
 
 
 # ---------------------------------------------------------------------------------------------

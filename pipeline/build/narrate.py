@@ -183,8 +183,9 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
             findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
             for finding in findings:
                 warn(finding)
-            result = align.repaired(samples, rate, result, onetake.heard_starts(
-                [line.text for line in lines], heard))
+            texts = [line.text for line in lines]
+            result = align.repaired(samples, rate, result, onetake.heard_starts(texts, heard),
+                                    onetake.speech_before(texts, heard))
     cues = _cues(segment, result, seconds)
     sentences = [(s.start, s.end, s.text) for s in result.sentences]
     return seconds, cues, sentences, {"alignment": result.to_dict(),

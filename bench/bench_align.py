@@ -145,7 +145,7 @@ ADLIB = "And I should say that my own grandfather told me this story more than o
 def adlibs(sentences: list[str]) -> None:
     """A take per voice with a sentence the script lacks read in its middle: the sentence-start
     error of the aligner alone (the reference) and of the build's way, which aligns again the
-    sentences that start away from where the take check heard them (align.repaired)."""
+    sentences that start away from where the take check heard them (onetake.mended)."""
     from pipeline.audio import takecheck
 
     alone, mended = [], []
@@ -156,9 +156,7 @@ def adlibs(sentences: list[str]) -> None:
         truth = np.array(take.starts[:half] + take.starts[half + 1:])
         first = align.align(take.samples, take.rate, sentences)
         heard = takecheck.recognize(take.samples, take.rate, sentences)
-        fixed = align.repaired(take.samples, take.rate, first,
-                               onetake.heard_starts(sentences, heard),
-                               onetake.speech_before(sentences, heard))
+        fixed = onetake.mended(take.samples, take.rate, first, sentences, heard)
         alone += list(np.abs([s.start for s in first.sentences] - truth))
         mended += list(np.abs([s.start for s in fixed.sentences] - truth))
     for label, err in (("aligner alone", alone), ("aligned again where heard", mended)):

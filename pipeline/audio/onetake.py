@@ -89,6 +89,14 @@ def anchors(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
     return out
 
 
+def mended(samples, rate: int, result: align.Alignment, sentences: Sequence[str],
+           heard: Sequence[takecheck.Heard]) -> align.Alignment:
+    """A take's alignment with what the recogniser heard (`heard`) setting right the sentences
+    speech the script lacks threw off (align.repaired, by heard_starts and speech_before)."""
+    return align.repaired(samples, rate, result, heard_starts(sentences, heard),
+                          speech_before(sentences, heard))
+
+
 def heard_starts(sentences: Sequence[str], heard: Sequence[takecheck.Heard],
                  block: int = 2) -> list[float | None]:
     """Per sentence, when its first word was heard, or None where that word was not heard in

@@ -162,22 +162,24 @@ def recognize(samples: np.ndarray, rate: int, sentences: Sequence[str]) -> tuple
         kept = []
         for tokens in tokenised:
             kept.append([w for t in tokens if (w := align.dictionary_word(words, t))])
-        with tempfile.TemporaryDirectory(prefix="podforge-check-") as folder:
-            lexicon, model = os.path.join(folder, "script.dict"), os.path.join(folder, "script.arpa")
-            with open(lexicon, "w", encoding="utf-8") as f:
-                f.write(_lexicon(words, {w for sentence in kept for w in sentence}))
-            with open(model, "w", encoding="utf-8") as f:
-                f.write(script_model(kept))
-            try:
-                dec = _recogniser(lexicon)
-                dec.add_lm_file("script", model)
+        lexicon = _lexicon(words, {w for sentence in kept for w in sentence})
+        try:
+            with tempfile.TemporaryDirectory(prefix="podforge-check-") as folder:
+                paths = os.path.join(folder, "script.dict"), os.path.join(folder, "script.arpa")
+                for path, text in zip(paths, (lexicon, script_model(kept))):
+                    with open(path, "w", encoding="utf-8") as f:
+                        f.write(text)
+                dec = _recogniser(paths[0])
+                dec.add_lm_file("script", paths[1])
                 dec.activate_search("script")
                 dec.start_utt()
                 dec.process_raw(pcm, full_utt=True)
                 dec.end_utt()
                 segs = list(dec.seg() or ())
-            except (RuntimeError, ValueError) as exc:
-                raise align.AlignmentUnavailable(f"recognition failed ({exc})") from None
+        except OSError as exc:  # no temporary folder to write the script's model in
+            raise align.AlignmentUnavailable(f"cannot write the script's model ({exc})") from None
+        except (RuntimeError, ValueError) as exc:
+            raise align.AlignmentUnavailable(f"recognition failed ({exc})") from None
     return tuple(Heard(re.sub(r"\(\d+\)$", "", s.word), round(s.start_frame * align.FRAME, 3),
                        round((s.end_frame + 1) * align.FRAME, 3))
                  for s in segs if s.word not in align._FILLERS and not s.word.startswith("++"))

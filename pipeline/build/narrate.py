@@ -183,9 +183,7 @@ def _take(segment: Segment, take: Path, rate: int, sink, warn, language: str = "
             findings = tuple(d.as_text() for d in takecheck.diagnostics(found, script))
             for finding in findings:
                 warn(finding)
-            texts = [line.text for line in lines]
-            result = align.repaired(samples, rate, result, onetake.heard_starts(texts, heard),
-                                    onetake.speech_before(texts, heard))
+            result = onetake.mended(samples, rate, result, [line.text for line in lines], heard)
     cues = _cues(segment, result, seconds)
     sentences = [(s.start, s.end, s.text) for s in result.sentences]
     return seconds, cues, sentences, {"alignment": result.to_dict(),

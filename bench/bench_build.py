@@ -10,10 +10,12 @@
     a/b uses the medians (with --repeat, of several alternate runs);
 (c) a reference ffmpeg filtergraph doing the same job: the voice ducks a looped bed
     (sidechaincompress), amix, loudnorm to -16 LUFS, libmp3lame at the same bitrate.
-(d) edit one act (its first sentence, in act 2) and build again: its narration, its mix, its
-    master and its pieces (and its neighbours' edge pieces) are made again, the rest comes from
-    the cache; (d') then a sentence two thirds into act 2: the act is mixed and mastered again,
-    but only the pieces from the edit on are encoded (what comes before reads the same samples);
+(d) edit one act (its first sentence, in act 2) and build again: each act has a bell cued
+    halfway, so two scenes, and the draft voice makes each a span of its own: the first scene's
+    narration, mix, master and pieces (and its neighbours' edge pieces) are made again, the
+    rest comes from the cache; (d') then a sentence two thirds into act 2 (its second scene):
+    that scene is mixed and mastered again, but only the pieces from the edit on are encoded
+    (what comes before reads the same samples);
 (e) a build with nothing to do;
 (f) what the second pass would cost and what avoids it: the show's first build of its first
     episode, which measures what the encoder takes away on excerpts before it masters (else its

@@ -61,6 +61,8 @@ class Segment:
     heading_line: int | None = None  # the intro, teaser and credits have no heading
     paragraphs: tuple[Paragraph, ...] = ()
     cues: tuple[Cue, ...] = ()
+    part: int = 0  # a scene of an act (pipeline.build.plan.scenes): which, from 0,
+    parts: int = 1  # and how many the act has
 
     @property
     def slug(self) -> str:
@@ -245,6 +247,7 @@ class Span:
     voice_start: float  # where the narration begins, from the span's start
     voice: str  # "take" | "draft"
     clips: tuple[Clip, ...]
+    part: int = 0  # the scene of its segment it holds (Segment.part)
 
 
 @dataclass(frozen=True)

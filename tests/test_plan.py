@@ -10,7 +10,7 @@ from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
 from pipeline.model import Narration
 from pipeline.script.parse import parse
-from pipeline.build.plan import check_sound, describe, estimate, plan
+from pipeline.build.plan import check_sound, describe, estimate, place, plan, scenes
 from pipeline.show import Music, SoundDesign
 from pipeline.build.transcript import chapters_json, split_long, srt, vtt
 from pipeline.model import Chapter, TimedLine as Line
@@ -76,6 +76,43 @@ def test_each_act_opens_with_a_stinger_over_its_bed():
     bed = next(c for c in act.clips if c.role == "bed")
     assert bed.loop and bed.ducked and bed.gain_db == -8
     assert next(c for c in act.clips if c.role == "voice").start == act.voice_start > 0
+
+
+def test_an_act_is_cut_into_scenes_at_each_effect_between_its_paragraphs():
+    act = SCRIPT.acts[0]  # The story starts. [SFX: bell] On.
+    one, two = scenes(act)
+    assert [p.text for p in one.paragraphs] == ["The story starts."] and one.cues == ()
+    assert [p.text for p in two.paragraphs] == ["On."] and [c.name for c in two.cues] == ["bell"]
+    assert (one.part, two.part, one.parts, two.slug, two.label) == (0, 1, 2, "act-1", act.label)
+    assert one.start_line == act.start_line and two.end_line == act.end_line
+    assert one.end_line < two.start_line == two.cues[0].line and two.heading_line is None
+    assert scenes(two) == (two,) and scenes(SCRIPT.acts[1]) == (SCRIPT.acts[1],)
+    assert scenes(SCRIPT.segments[0]) == (SCRIPT.segments[0],)  # only acts
+    for edge in ("[SFX: bell]\n\nThe story starts.", "The story starts.\n\n[SFX: bell]"):
+        first = parse(MINIMAL.replace("The story starts.", edge)).acts[0]
+        assert scenes(first) == (first,)  # an effect that opens or closes the act cuts nothing
+
+
+def test_a_scene_sounds_as_it_does_inside_its_whole_act():
+    """A take's act is one span holding its scenes; the draft's scenes are spans of their own:
+    both run the act's bed from the top at the effect, and place the same clips there."""
+    act = SCRIPT.acts[0]
+    bell = act.cues[0]
+    whole = place(act, Narration(act.slug, 10.0, ((bell, 4.0),)), SOUND, ASSETS, last=False)
+    one, two = scenes(act)
+    first = place(one, Narration(act.slug, 4.0, ()), SOUND, ASSETS, last=False)
+    second = place(two, Narration(act.slug, 6.0, ((bell, 0.0),)), SOUND, ASSETS, last=False)
+    at = whole.voice_start + 4.0  # the effect, in the whole act
+    beds = [c for c in whole.clips if c.role == "bed"]
+    assert [(c.start, c.duration) for c in beds] == [(1.0, at - 1.0), (at, 6.0)]
+    assert [c.role for c in first.clips] == ["stinger", "bed", "voice"]
+    assert first.duration == pytest.approx(at, abs=0.0262)  # no gap inside the act
+    assert (second.voice_start, second.part) == (0.0, 1)
+    assert second.duration == pytest.approx(6.8, abs=0.0262)  # the gap after the act
+    later = sorted((c.role, round(c.start - at, 6), c.duration, c.loop, c.fade_in, c.fade_out)
+                   for c in whole.clips if c.start >= at)
+    assert later == sorted((c.role, c.start, c.duration, c.loop, c.fade_in, c.fade_out)
+                           for c in second.clips if c.role != "voice")
 
 
 def test_a_cue_lands_at_its_time_in_the_narration():

@@ -29,8 +29,8 @@ from pipeline.audio.bandlimit import LOWPASS_HZ
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.manifest import Asset
 from pipeline.build.narrate import HOP
-from pipeline.model import Chapter, Narration, Script, Segment, Span, TimedLine
-from pipeline.build.plan import (describe, estimate, place, plan,
+from pipeline.model import Chapter, Narration, Script, Segment, Span, TimedLine, Timeline
+from pipeline.build.plan import (describe, estimate, place, plan, scenes,
                    sequence)
 from pipeline.progress import Progress
 from pipeline.project import Project, read_sources
@@ -115,14 +115,15 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
                        _relative(script_path, project.root),
                        {slug: takes.name(slug) for slug in takes.stretch}, work=work,
                        early=speaker.folder if speaker is not None else None)
-    last = len(script.segments) - 1
-    todo = [(segment, take, narration_key(segment, hashes(take) if take else None, sound),
-             i == last, context)
-            for i, (segment, take) in enumerate((s, takes[s.slug]) for s in script.segments)]
+    units = [(unit, takes[s.slug]) for s in script.segments  # a draft's acts by scene
+             for unit in (scenes(s) if takes[s.slug] is None else (s,))]
+    last = len(units) - 1
+    todo = [(unit, take, narration_key(unit, hashes(take) if take else None, sound),
+             i == last, context) for i, (unit, take) in enumerate(units)]
     pieces = {i: None if options.force else _segment(*job, cached_only=True)
               for i, job in enumerate(todo)}
     missing = sorted((i for i, piece in pieces.items() if piece is None),
-                     key=lambda i: -script.segments[i].words)  # longest first: balanced cores
+                     key=lambda i: -units[i][0].words)  # longest first: balanced cores
     if missing:
         progress.stage(slug, "narrate")
     if len(missing) == 1 and (os.cpu_count() or 1) > 1:  # an edited act: both cores speak it
@@ -134,8 +135,8 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
         bank = _bank(assets, out)
         wpm = sound.voice.words_per_minute
         for name in sorted({c.asset for i in missing for c in place(
-                script.segments[i], estimate(script.segments[i], wpm), sound, assets,
-                i == last).clips if c.asset}):
+                units[i][0], estimate(units[i][0], wpm), sound, assets, i == last).clips
+                if c.asset}):
             bank.segment(name)
 
     if speaker is not None:
@@ -148,12 +149,11 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
             progress.note(f"warning: {message}")
     pieces = [pieces[i] for i in range(len(todo))]
     timeline = sequence([p.span for p in pieces], sound)
-    spoken = {p.span.slug: p.spoken for p in pieces}
     span_keys = [p.key for p in pieces]
-    total = timeline.duration
-    ends = [span.start for span in timeline.spans[1:]] + [total]
-    chapters = tuple(Chapter(span.label, round(span.start, 3), round(end, 3))
-                     for span, end in zip(timeline.spans, ends))
+    groups = _segments(timeline)  # each segment's spans: its scenes, in a draft
+    chapters = tuple(Chapter(timeline.spans[a].label, round(timeline.spans[a].start, 3),
+                             round(timeline.spans[b - 1].start + timeline.spans[b - 1].duration,
+                                   3)) for a, b in groups)
     meta = script.metadata
     cover, cover_mime = _cover(project)
     tags = {"title": meta.title or slug, "artist": show.author or show.host, "album": show.title,
@@ -187,7 +187,7 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     learned = cache / "trim-{}.json".format(cache_key(  # the show's, for a new episode
         RENDER_VERSION, "trim", asdict(sound.loudness), asdict(out), asdict(_settings(sound))))
     mastered = _master_and_encode(pieces, context, work, folder / mp3_name, tag,
-                                  _learned_trim(learned, slug), progress)
+                                  _learned_trim(learned, slug), progress, groups)
     _learn_trim(learned, slug, mastered.trim_db)
     for message in mastered.warnings:
         progress.note(f"warning: {message}")
@@ -196,7 +196,8 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
     # 3. The companions: chapters, transcripts, report (last: it marks the build complete).
     lines = split_long([TimedLine(span.start + span.voice_start + a,
                                   span.start + span.voice_start + b, text, show.host)
-                        for span in timeline.spans for a, b, text in spoken[span.slug].sentences])
+                        for span, p in zip(timeline.spans, pieces)
+                        for a, b, text in p.spoken.sentences])
     report = BuildReport(
         slug=slug, script=_relative(script_path, project.root), script_sha256=script_hash,
         metadata=meta, credits=script.credits, sources=sources, audio=mp3_name,
@@ -208,15 +209,15 @@ def _build_episode(project: Project, job: Job, options: Options, progress: Progr
         gain_db=round(float(np.mean(mastered.gains)), 2), trim_db=mastered.trim_db,
         chapters=chapters,
         segments=tuple(SegmentReport(
-            span.kind, span.number, _title(script, span.slug), round(span.start, 3),
-            round(span.start + span.duration, 3), span.voice,
-            takes.name(span.slug, lambda path: _relative(path, project.root)),
+            span.kind, span.number, _title(script, span.slug), chapter.start, chapter.end,
+            span.voice, takes.name(span.slug, lambda path: _relative(path, project.root)),
             hashes(takes[span.slug]) if takes[span.slug] else None,
             _figure(measured.integrated_lufs), _figure(measured.true_peak_dbtp),
             _figure(measured.lra_lu),
             tuple(CutReport(c.start, c.end, c.reason, c.line) for c in takes.cuts.get(span.slug, ())),
-            spoken[span.slug].findings)
-            for span, measured in zip(timeline.spans, mastered.measured.segments)),
+            tuple(f for p in pieces[a:b] for f in p.spoken.findings))
+            for (a, b), chapter, measured in zip(groups, chapters, mastered.measured.segments)
+            for span in [timeline.spans[a]]),
         inputs=job.inputs, lines=tuple(lines), chapters_file="chapters.json", transcript_vtt="transcript.vtt",
         transcript_srt="transcript.srt", key=final_key,
         cache=tuple(sorted({*mastered.entries, *(p.spoken.audio_file.stem for p in pieces),
@@ -406,15 +407,22 @@ def _speak_run(texts: list[str], rate: int, settings, scratch: Path,
 
 @dataclass(frozen=True)
 class _Mastered:
-    measured: Measured  # the published MP3, as decoded
+    measured: Measured  # the published MP3, as decoded (and each segment of it)
     gains: tuple[float, ...]  # each span's mastering gain
     trim_db: float  # the episode's correction, kept for the next build
     entries: tuple[str, ...]  # cache entries the build used
     warnings: tuple[str, ...]
 
 
+def _segments(timeline: Timeline) -> list[tuple[int, int]]:
+    """Each segment's run of spans [a, b): one span, or a draft act's scenes."""
+    starts = [i for i, span in enumerate(timeline.spans) if span.part == 0]
+    return list(zip(starts, [*starts[1:], len(timeline.spans)]))
+
+
 def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Path, tag,
-                       trim: float | None, progress: Progress) -> _Mastered:
+                       trim: float | None, progress: Progress,
+                       groups: list[tuple[int, int]]) -> _Mastered:
     """Each span mastered alone, the episode encoded in cached pieces on every core, its figures
     read off the pieces' measurements; while it misses the target by more than the tolerance
     or tops the ceiling: the episode's trim moves by the miss, and a span over the ceiling
@@ -501,6 +509,8 @@ def _master_and_encode(pieces: list[_Piece], ctx: _Context, work: Path, mp3: Pat
         warnings.append(f"{mp3}: measures {whole.integrated_lufs:.1f} LUFS, "
                         f"{whole.true_peak_dbtp:.1f} dBTP after {passes} passes (target "
                         f"{settings.target_lufs:g} LUFS, ceiling {settings.ceiling_dbtp:g} dBTP)")
+    measured = segmentwise.measured(piece_keys, store, spans, rate, channels,
+                                    [(spans[a].start, spans[b - 1].end) for a, b in groups])
     gains = tuple((_master_entry(ctx.cache, k) or {}).get("gain_db", 0.0) for k in keys)
     entries = ([f"master-{k}" for k in keys]
                + [f"span-{p.key}" for p in pieces if (ctx.cache / f"span-{p.key}.json").is_file()]

@@ -16,7 +16,7 @@ from pathlib import Path
 from pipeline import __version__
 from pipeline.build import speech
 from pipeline.build.cache import RENDER_VERSION, Hashes, key
-from pipeline.build.plan import check_sound
+from pipeline.build.plan import check_sound, scenes
 from pipeline.build.takes import Takes
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
@@ -135,13 +135,13 @@ def work_folder(cache: Path) -> Path:
 
 def draft_paragraphs(job: Job, cache: Path, force: bool) -> list[str]:
     """The draft paragraphs this build will narrate, for an early speaker (speech.py): those of
-    the segments with no take whose narration is not cached, the last of each first (the
+    the segments (scenes) with no take whose narration is not cached, the last of each first (the
     workers start at the first)."""
     if job.takes.episode is not None:  # a one-take recording decides the segments' takes
         return []
     sound = job.show.sound
-    todo = [s for s in job.script.segments if job.takes[s.slug] is None and (force or not (
-        cache / f"narration-{narration_key(s, None, sound)}.json").is_file())]
+    todo = [u for s in job.script.segments if job.takes[s.slug] is None for u in scenes(s)
+            if force or not (cache / f"narration-{narration_key(u, None, sound)}.json").is_file()]
     placed = [((k + 1) / len(texts), text) for s in todo
               for texts in [speech.paragraphs(s)] for k, text in enumerate(texts)]
     return [text for _, text in sorted(placed, key=lambda p: -p[0])]

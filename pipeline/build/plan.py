@@ -9,12 +9,14 @@ spans by whole frames, and their encoded pieces stay valid.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import replace
 
 from pipeline.errors import PodforgeError
 from pipeline.manifest import Asset
-from pipeline.model import Clip, Cue, Narration, Script, Segment, Span, Timeline, count_words
+from pipeline.model import (Clip, Cue, Narration, Paragraph, Script, Segment, Span, Timeline,
+                            count_words)
 from pipeline.timefmt import tenths
 from pipeline.show import Music, SoundDesign
 
@@ -97,25 +99,61 @@ def sequence(spans: list[Span], sound: SoundDesign) -> Timeline:
     return Timeline(tuple(placed), sound.output.sample_rate, sound.output.channels)
 
 
+def scenes(segment: Segment) -> tuple[Segment, ...]:
+    """An act cut into scenes at each sound effect cued between its paragraphs.
+
+    Each scene opens with the act's bed from the top, under the effect (a sound designer's
+    scene change), so a scene sounds the same wherever it falls: the draft voice narrates,
+    mixes, masters and encodes each on its own, and an edit makes its own scene again, not the
+    act. A take is one recording of the act: its span holds the scenes (place() restarts the
+    bed at each), and sounds the same."""
+    if segment.kind != "act" or segment.parts > 1:
+        return (segment,)
+    body = segment.body()
+    said = [isinstance(item, Paragraph) for item in body]
+    cuts = [i for i, item in enumerate(body) if isinstance(item, Cue) and item.kind == "sfx"
+            and any(said[:i]) and any(said[i + 1:])]
+    bounds = [0, *cuts, len(body)]
+    if len(bounds) == 2:
+        return (segment,)
+    return tuple(replace(
+        segment, start_line=body[a].line if k else segment.start_line,
+        end_line=body[b].line - 1 if b < len(body) else segment.end_line,
+        heading_line=None if k else segment.heading_line,
+        paragraphs=tuple(i for i in body[a:b] if isinstance(i, Paragraph)),
+        cues=tuple(i for i in body[a:b] if isinstance(i, Cue)), part=k, parts=len(bounds) - 1)
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:])))
+
+
 def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: dict[str, Asset],
           last: bool) -> Span:
-    """One segment's span, starting at 0: its clips depend on nothing outside it, so each span
-    can be planned, rendered and cached on its own. It ends with the show's gap of silence,
-    padded to a whole number of MP3 frames, so every span starts on the encoder's frame grid."""
+    """One segment's span (or one scene's), starting at 0: its clips depend on nothing outside
+    it, so each span can be planned, rendered and cached on its own. It ends with the show's
+    gap of silence (a scene before another of its act has none), padded to a whole number of
+    MP3 frames, so every span starts on the encoder's frame grid.
+
+    Every scene runs its act's bed from the top; a cue's bed or music plays to the end of its
+    scene at most."""
     clips, lead = [], 0.0
     music = music_for(segment, sound)
-    if segment.kind == "act" and sound.stinger:
+    opening, closing = segment.part == 0, segment.part == segment.parts - 1
+    if segment.kind == "act" and sound.stinger and opening:
         stinger = assets[sound.stinger.asset]
         clips.append(_clip(sound.stinger, stinger, 0.0, stinger.seconds, "stinger"))
         lead = sound.stinger.lead or min(stinger.seconds * 0.6, 2.0)
-    if music:
+    if music and opening:
         lead = max(lead, music.lead)
     voice_end = lead + narration.seconds
-    body = voice_end + (music.tail if music else 0.0)
+    body = voice_end + (music.tail if music and closing else 0.0)
     clips.append(Clip(None, lead, narration.seconds, role="voice"))
-    bed_end = body
+    changes = {s.cues[0] for s in scenes(segment)[1:]}  # the scenes a take holds
+    starts = [lead + at for cue, at in narration.cue_times if cue in changes]
+    ends = [*starts, body]  # each scene's end
+    bed_ends = list(ends)  # where each scene's own bed stops: a cued bed takes over
     for cue, at in narration.cue_times:
         start = lead + at
+        scene = bisect.bisect_right(starts, start)
+        end = ends[scene]
         if cue.kind == "sfx":
             asset = assets[cue.name]
             length = cue.length or asset.seconds
@@ -124,10 +162,10 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
                               loop=length > asset.seconds and asset.loop, role="sfx"))
         elif cue.kind in ("music", "bed"):
             asset = assets[cue.name]
-            length = body - start if cue.kind == "bed" or asset.loop else \
-                min(asset.seconds, body - start)
+            length = end - start if cue.kind == "bed" or asset.loop else \
+                min(asset.seconds, end - start)
             if cue.length:
-                length = round(min(cue.length, body - start), 3)
+                length = round(min(cue.length, end - start), 3)
             fade = CUE_FADE if cue.fade is None else cue.fade
             clips.append(Clip(cue.name, start, max(length, 0.0), _cue_gain(cue, music, sound),
                               fade_in=min(0.5 if cue.fade is None else fade, length / 2),
@@ -135,22 +173,21 @@ def place(segment: Segment, narration: Narration, sound: SoundDesign, assets: di
                               loop=asset.loop or cue.kind == "bed", ducked=True,
                               role=cue.kind))
             if cue.kind == "bed":
-                bed_end = min(bed_end, start + CUE_FADE)  # the new bed takes over
+                bed_ends[scene] = min(bed_ends[scene], start + CUE_FADE)  # the new bed takes over
     if music:
         asset = assets[music.asset]
-        start = 0.0 if segment.kind != "act" or not sound.stinger else min(lead, 1.0)
-        length = bed_end - start
-        if not asset.loop:
-            length = min(length, asset.seconds)
+        first = min(lead, 1.0) if segment.kind == "act" and sound.stinger and opening else 0.0
         role = {"intro": "theme", "credits": "outro"}.get(segment.kind, "bed")
-        clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
-    gap = 0.0 if last else sound.gap_seconds
+        for start, end in zip([first, *starts], bed_ends):
+            length = end - start if asset.loop else min(end - start, asset.seconds)
+            clips.append(_clip(music, asset, start, length, role, loop=asset.loop))
+    gap = 0.0 if last or not closing else sound.gap_seconds
     rate = sound.output.sample_rate
     spf = frame_samples(rate)
     frames = math.ceil(round((body + gap) * rate / spf, 6)) * spf
     return Span(segment.slug, segment.kind, segment.number, segment.label, 0.0,
                 frames / rate, lead, narration.voice,
-                tuple(sorted(clips, key=lambda c: c.start)))
+                tuple(sorted(clips, key=lambda c: c.start)), segment.part)
 
 
 def _cue_gain(cue: Cue, music: Music | None, sound: SoundDesign) -> float:

@@ -403,14 +403,15 @@ def figures(energy: np.ndarray, peaks: np.ndarray, samples: int, rate: int, spf:
 
 
 def measured(keys: Sequence[str], cache: PieceCache, spans: Sequence[SpanAudio], rate: int,
-             channels: int) -> Measured:
-    """The joined file's figures, whole and per span, from its pieces' measurements."""
+             channels: int, ranges: Sequence[tuple[int, int]] | None = None) -> Measured:
+    """The joined file's figures, whole and per span (or per range of samples [a, b) given:
+    a segment's scenes), from its pieces' measurements."""
     spf = mp3frames.samples_per_frame(rate)
     data = np.concatenate([cache.measures(k) for k in keys], axis=1)
     total = spans[-1].end
     energy, peaks = data[0], data[1]
     whole = figures(energy, peaks, total, rate, spf)
-    segments = tuple(figures(energy[s.start // spf:-(-s.end // spf)],
-                             peaks[s.start // spf:-(-s.end // spf)], s.frames, rate, spf)
-                     for s in spans)
+    ranges = [(s.start, s.end) for s in spans] if ranges is None else ranges
+    segments = tuple(figures(energy[a // spf:-(-b // spf)], peaks[a // spf:-(-b // spf)], b - a,
+                             rate, spf) for a, b in ranges)
     return Measured(whole, segments, total / rate, rate, channels)

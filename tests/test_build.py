@@ -453,3 +453,25 @@ def test_a_build_keeps_freed_audio_blocks_for_reuse_where_glibc_allows_it():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt's thresholds are glibc's")
     assert _keep_freed_blocks() is True
+
+
+def test_a_build_runs_as_batch_work_and_gives_the_callers_policy_back():
+    """Under SCHED_BATCH the kernel stops preempting the build each time its own ffmpeg or a
+    worker wakes; what the build starts inherits it, and the caller's policy returns after."""
+    import os
+    import subprocess
+    import sys
+
+    from pipeline.build.run import batch_scheduling
+
+    if not hasattr(os, "SCHED_BATCH"):
+        pytest.skip("SCHED_BATCH is Linux's")
+    before = os.sched_getscheduler(0)
+    with batch_scheduling() as took:
+        if not took:
+            pytest.skip("this machine refuses SCHED_BATCH")
+        assert os.sched_getscheduler(0) == os.SCHED_BATCH
+        child = subprocess.run([sys.executable, "-c", "import os; print(os.sched_getscheduler(0))"],
+                               capture_output=True, text=True, check=True)
+        assert int(child.stdout) == os.SCHED_BATCH
+    assert os.sched_getscheduler(0) == before

@@ -59,9 +59,14 @@ def duck_gain(activity: np.ndarray, hop: float, rate: int, n_frames: int, depth_
     up = abs(depth_db) * hop / release if release > 0 else np.inf
     level = np.empty(len(target) + 1)
     level[0] = now = target[0] if len(target) else 0.0
-    for i, want in enumerate(target.tolist(), 1):  # hops are 100 a second: a loop is fine
-        now = max(want, now - down) if want < now else min(want, now + up)
-        level[i] = now
+    # Each run of one target is a ramp toward it, then held there: a step per run, not per hop
+    # (the mix's workers work this out for every block of a span).
+    edges = np.flatnonzero(np.diff(target)) + 1
+    for a, b in zip([0, *edges.tolist()], [*edges.tolist(), len(target)]):
+        want, k = float(target[a]), np.arange(1, b - a + 1)
+        ramp = np.maximum(want, now - k * down) if want < now else np.minimum(want, now + k * up)
+        level[a + 1:b + 1] = ramp
+        now = float(ramp[-1])
     at = np.arange(len(level)) * hop * rate
     gain = np.interp(np.arange(n_frames), at, np.power(10, level / 20))
     return gain.astype(np.float32)

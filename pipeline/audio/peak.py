@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-
+import functools
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 SILENT_DBFS = -60.0  # a signal whose peak is below this holds nothing worth keeping
@@ -22,6 +23,20 @@ def _as_frames(samples, channels: int | None = None) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
+
+
+def scale(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """x (frames, channels) times a gain per frame, in place. Not x *= gain[:, None]: numpy
+    broadcasts that along the short channel axis a row at a time, six times slower than
+    multiplying by a gain laid out like x."""
+    if x.shape[1] == 1:
+        x[:, 0] *= gain
+        return x
+    full = np.empty_like(x)
+    for c in range(x.shape[1]):
+        full[:, c] = gain
+    x *= full
+    return x
 
 
 # BS.1770-4 Annex 2: the 48-tap interpolator as four 12-tap phases, each giving one of the four
@@ -67,23 +82,16 @@ def _window_peaks(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
 
     Windows whose samples are too quiet for any interpolated point to pass `floor` get that
     bound instead (at most `floor`): in programme material loud windows are rare, so only they
-    pay for the filter. The filter is written as shifted multiply-adds rather than a matrix
-    product: as fast on one core, but BLAS threads make it several times slower when busy.
+    pay for the filter. Over every window it is written as shifted multiply-adds rather than a
+    matrix product: as fast on one core, but BLAS threads make it several times slower when
+    busy.
     """
     n = max(0, len(x) - _TAPS + 1)
     if floor > 0 and n:
         bound = _GAIN_BOUND * _sliding(_frame_peaks(x), _TAPS, np.maximum)
         loud = np.flatnonzero(bound > floor)
         if len(loud) < n // 8:
-            for c in range(x.shape[1]):
-                column = np.ascontiguousarray(x[:, c])
-                windows = column[loud[:, None] + np.arange(_TAPS)]
-                # einsum's own loops (it calls no BLAS unless asked to optimise): under a third of
-                # the time of twelve shifted multiply-adds on these few gathered windows.
-                points = np.abs(np.einsum("wk,pk->pw", windows, _PHASES))
-                exact = np.maximum(np.maximum(points[0], points[1]),
-                                   np.maximum(points[2], points[3]))
-                bound[loud] = exact if c == 0 else np.maximum(bound[loud], exact)
+            bound[loud] = _gathered_peaks(np.ascontiguousarray(x), loud)
             return bound.astype(np.float32)
     peaks = np.zeros(n, np.float32)
     point, term = np.empty((2, min(n, _CHUNK)), np.float32)
@@ -98,6 +106,34 @@ def _window_peaks(x: np.ndarray, floor: float = 0.0) -> np.ndarray:
                     acc += np.multiply(column[i + k:i + k + m], phase[k], out=tmp)
                 np.maximum(best, np.abs(acc, out=acc), out=best)
     return peaks
+
+
+def _gathered_peaks(x: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """_window_peaks of the listed windows only: each window's frames (every channel, read as
+    one row of the interleaved samples) gathered and multiplied by the phases, every channel
+    at once, as a small matrix product (several times faster than einsum's loops; in runs of
+    _GATHERED windows, which OpenBLAS works out on the calling thread)."""
+    channels = x.shape[1]
+    rows = sliding_window_view(x.reshape(-1), _TAPS * channels)[::channels][windows]
+    phases = _phase_matrix(channels)
+    out = np.empty(len(windows), np.float32)
+    for i in range(0, len(windows), _GATHERED):
+        points = phases @ rows[i:i + _GATHERED].T  # (phases x channels, windows)
+        np.maximum(points.max(axis=0), -points.min(axis=0), out=out[i:i + _GATHERED])
+    return out
+
+
+_GATHERED = 1024
+
+
+@functools.cache
+def _phase_matrix(channels: int) -> np.ndarray:
+    """The four phases for interleaved frames: row p * channels + c reads channel c."""
+    m = np.zeros((len(_PHASES) * channels, _TAPS * channels), np.float32)
+    for p, phase in enumerate(_PHASES):
+        for c in range(channels):
+            m[p * channels + c, c::channels] = phase
+    return m
 
 
 def _sliding(v: np.ndarray, width: int, pick: np.ufunc) -> np.ndarray:
@@ -150,6 +186,7 @@ class Limiter:
         self._needed = np.zeros(self._ramp + 2 * half)  # dB each frame needs, for the hold
         self._held = np.zeros(self._ramp)  # released gain (dB), for the average
         self._gain_db = 0.0  # the release's last value
+        self._active = False  # whether any of the three holds anything
         self._skip = self.latency  # the zeros the delay line starts with
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -182,10 +219,13 @@ class Limiter:
         out = audio[:n]  # audio is this call's own copy: gained in place
         # The envelope a stretch at a time: limiting comes in bursts (a loud syllable), and a
         # stretch with nothing to limit in sight passes through without its dozen passes.
-        for a in range(0, n, _STRETCH):
+        busy = np.logical_or.reduceat(over, np.arange(0, n, _STRETCH))
+        for a, limiting in zip(range(0, n, _STRETCH), busy.tolist()):
+            if not (limiting or self._active) and n - a >= len(self._needed):
+                continue  # the state stays all zeros: the envelope would be None
             gain = self._envelope(needed[a:a + _STRETCH])
             if gain is not None:
-                out[a:a + len(gain)] *= gain[:, None]
+                scale(out[a:a + len(gain)], gain)
         return out
 
     def _envelope(self, needed: np.ndarray) -> np.ndarray | None:
@@ -194,7 +234,9 @@ class Limiter:
         needed = np.concatenate([self._needed, needed])
         self._needed = needed[n:]
         if not needed.any() and self._gain_db == 0 and not self._held.any():
+            self._active = False
             return None  # nothing to limit anywhere in sight
+        self._active = True
         held = _sliding(needed, len(self._needed) + 1, np.minimum)
         # Release: gain_db[j] = min over i <= j of held[i] + release * (j - i), as one scan.
         rise = self._release * np.arange(n)

@@ -27,6 +27,7 @@ import numpy as np
 import soxr
 
 from pipeline.audio import bandlimit, decode, dynamics, loudness
+from pipeline.audio.peak import scale
 from pipeline.audio.encode import find_ffmpeg
 from pipeline.errors import AudioError
 from pipeline.files import save_array
@@ -111,9 +112,15 @@ def to_segment(x: np.ndarray, rate: int, channels: int | None = None) -> AudioSe
     """float32 (frames, channels) → a 32-bit AudioSegment at SCALE; mono samples given
     `channels` are converted once and copied to each channel."""
     x = np.asarray(x, np.float32).reshape(len(x), -1)
-    data = np.rint(np.multiply(x, np.float32(SCALE), dtype=np.float32)).astype("<i4")
-    if channels is not None and channels != data.shape[1]:
-        data = np.repeat(data, channels, axis=1)
+    scaled = np.multiply(x, np.float32(SCALE), dtype=np.float32)
+    np.rint(scaled, out=scaled)
+    if channels is not None and channels != x.shape[1]:
+        data = np.empty((len(x), channels), "<i4")  # column by column: np.repeat is slower
+        data[:, 0] = scaled[:, 0]
+        for c in range(1, channels):
+            data[:, c] = data[:, 0]
+    else:
+        data = scaled.astype("<i4")
     return AudioSegment(data=data.tobytes(), sample_width=_WIDTH, frame_rate=rate,
                         channels=data.shape[1])
 
@@ -252,9 +259,10 @@ def _voice_segment(voice: np.ndarray, rate: int, channels: int) -> AudioSegment:
     """Narration samples (int16 or float32 mono) as a 32-bit AudioSegment at SCALE."""
     if voice.dtype != np.int16:
         return to_segment(voice, rate, channels)
-    data = np.left_shift(voice.astype("<i4"), 27 - 15)  # i / 2**15 * SCALE, exactly
-    if channels > 1:
-        data = np.repeat(data[:, None], channels, axis=1)
+    data = np.empty((len(voice), channels), "<i4")
+    np.left_shift(voice, 27 - 15, out=data[:, 0], dtype="<i4")  # i / 2**15 * SCALE, exactly
+    for c in range(1, channels):
+        data[:, c] = data[:, 0]
     return AudioSegment(data=data.tobytes(), sample_width=_WIDTH, frame_rate=rate,
                         channels=channels)
 
@@ -282,9 +290,9 @@ def _ramp(piece: np.ndarray, distance: int, length: int, rising: bool) -> None:
     n = min(len(piece), length - distance)
     ramp = (distance + np.arange(n, dtype=np.float32)) / np.float32(length)
     if rising:
-        piece[:n] *= ramp[:, None]
+        scale(piece[:n], ramp)
     else:
-        piece[len(piece) - n:] *= ramp[::-1, None]
+        scale(piece[len(piece) - n:], ramp[::-1])
 
 
 def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
@@ -322,7 +330,7 @@ def _overlay(window: bytearray, w0: int, clip: Clip, narration, bank: AssetBank,
         _ramp(x, a - c0, fade_in, rising=True)
         _ramp(x, c1 - b, fade_out, rising=False)
         if clip.ducked:
-            x *= dynamics.between(duck, a, b, rate * HOP)[:, None]
+            scale(x, dynamics.between(duck, a, b, rate * HOP))
         piece = to_segment(x, rate)
     _place(window, piece, a - w0, channels)
 

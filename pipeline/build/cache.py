@@ -19,7 +19,7 @@ from pipeline.files import save_json
 from pipeline.report import read_report
 
 
-RENDER_VERSION = "14"  # bump when a change to the code changes the audio or the report, take
+RENDER_VERSION = "15"  # bump when a change to the code changes the audio or the report, take
 # analysis included (a take's alignment and findings are kept with its narration)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings, strategies as st
 
 from pipeline.build import assemble
 from pipeline.audio.encode import find_ffmpeg
@@ -152,3 +153,25 @@ def test_decode_with_ffmpeg_refuses_what_it_cannot_read(tmp_path):
     assert "\n" not in str(caught.value)
     with pytest.raises(AudioError, match="cannot tell what .xyz holds"):
         assemble.decode_with_ffmpeg(tmp_path / "take.xyz")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.integers(0, 40), st.sampled_from([1, 2]),
+       st.sampled_from([2 ** 26, 2 ** 30, 2 ** 31 - 1]), st.integers(0, 2 ** 32 - 1))
+def test_placing_a_clip_adds_as_pydubs_overlay_does_saturating_included(frames, at, channels,
+                                                                         size, seed):
+    """_place's numpy sum equals audioop.add, pydub's overlay, sample for sample: sums past
+    the 32-bit range saturate; the clip is cut at the window's end."""
+    from pydub import AudioSegment
+    from pydub.utils import audioop
+
+    rng = np.random.default_rng(seed)
+    window = rng.integers(-size, size, 256 * channels, endpoint=True).astype("<i4")
+    clip = rng.integers(-size, size, frames * channels, endpoint=True).astype("<i4")
+    lo, n = at * channels, min(len(clip), len(window) - at * channels)
+    want = bytearray(window.tobytes())
+    want[lo * 4:(lo + n) * 4] = audioop.add(window[lo:lo + n].tobytes(), clip[:n].tobytes(), 4)
+    got = bytearray(window.tobytes())
+    assemble._place(got, AudioSegment(data=clip.tobytes(), sample_width=4, frame_rate=RATE,
+                                      channels=channels), at, channels)
+    assert got == want

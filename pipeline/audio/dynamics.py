@@ -16,7 +16,8 @@ def voice_activity(samples: np.ndarray, rate: int, hop: float = 0.01,
                    hangover: float = 0.15) -> np.ndarray:
     """Per hop, whether the voice speaks: RMS above a threshold set by this take's own noise
     floor and level, held for `hangover` so music does not pump between words."""
-    x = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1).mean(axis=1)
+    x = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1)
+    x = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1)  # a mean along one channel is slow
     step = max(1, round(hop * rate))
     hops = -(-len(x) // step)
     if not hops:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
-import pyloudnorm
-from pyloudnorm.iirfilter import IIRfilter
-# pyloudnorm's K-weighting runs through scipy; its C biquads carry filter state from one block to
-# the next, which numpy cannot do without a per-sample Python loop.
-from scipy.signal import sosfilt
+
+from pipeline.audio import biquads
 
 
 _CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])  # L, R, C, Ls, Rs
@@ -29,6 +26,8 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     """Integrated loudness in LUFS; -inf for silence or less than one 400 ms gating block."""
     if len(samples) < 0.4 * rate:
         return -np.inf
+    import pyloudnorm  # the reference meter (it imports scipy.signal: a second)
+
     return float(pyloudnorm.Meter(rate).integrated_loudness(np.asarray(samples)))
 
 
@@ -43,14 +42,11 @@ class LoudnessMeter:
         if not 1 <= channels <= len(_CHANNEL_WEIGHTS):
             raise ValueError(f"BS.1770 weighs 1 to 5 channels, not {channels}")
         self.rate, self.channels = rate, channels
-        # pyloudnorm's own K-weighting coefficients, so the two meters cannot drift apart.
-        stages = [IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, rate, "high_shelf"),
-                  IIRfilter(0.0, 0.5, 38.0, rate, "high_pass")]
         # Filtered in float32 (scipy's float32 biquads run five times faster than its float64
-        # ones, and their error is far below a hundredth of a LU: tested against pyloudnorm);
-        # the energies are summed in float64.
-        self._sos = np.array([np.r_[s.b, s.a] for s in stages], np.float32)
-        self._state = np.zeros((len(stages), channels, 2), np.float32)  # channels as rows
+        # ones, and their error is far below a hundredth of a LU: tested against pyloudnorm,
+        # whose coefficients these are); the energies are summed in float64.
+        self._sos = biquads.k_weighting(rate).astype(np.float32)
+        self._state = np.zeros((channels, len(self._sos), 2), np.float32)
         self._weights = _CHANNEL_WEIGHTS[:channels]
         self._frames = 0
         self._partial = 0.0  # weighted energy of the step still filling
@@ -67,11 +63,11 @@ class LoudnessMeter:
             raise ValueError(f"expected {self.channels} channels, got {block.shape[1]}")
         if not len(block):
             return np.zeros(0, np.float32)
-        # Filtered with each channel a contiguous row (scipy copies its input either way, and
-        # rows square faster than strided columns).
-        x = np.empty((self.channels, len(block)), np.float32)
-        np.add(block.T, np.float32(1e-18), out=x)
-        y, self._state = sosfilt(self._sos, x, axis=1, zi=self._state)
+        # Filtered in place with each channel a contiguous row (rows square faster than
+        # strided columns).
+        y = np.empty((self.channels, len(block)), np.float32)
+        np.add(block.T, np.float32(1e-18), out=y)
+        biquads.run(self._sos, y, self._state)
         # Squared and weighted in float32 (a relative error of 1e-7 a frame), summed in float64
         # by the caller: several times cheaper than a float64 power and its running sum.
         power = np.square(y[0])

@@ -4,6 +4,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 import soundfile as sf
+from hypothesis import given, settings, strategies as st
 
 from pipeline.audio import decode, dynamics, loudness, peak
 from pipeline.errors import AudioError
@@ -258,3 +259,20 @@ def test_fades_ramp_from_and_to_silence_without_touching_the_middle():
     assert np.all(x == 1)  # the input is left alone
 
 
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 3000), st.sampled_from([0.0, 0.25, 0.5, 0.3, 110.25, 1102.5]),
+       st.integers(-500, 60_000), st.integers(0, 9_000), st.integers(0, 2 ** 32 - 1),
+       st.booleans())
+def test_an_envelope_between_its_knots_is_np_interps(step, origin, a, n, seed, whole):
+    """dynamics.between's ramps (knots a whole number of frames apart, on a frame or between
+    two) and its np.interp path give np.interp's answer, held beyond the first and last knot."""
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(0, 6, rng.integers(1, 40))
+    spacing = float(step) if whole else step + 0.5
+    got = dynamics.between(levels, a, a + n, spacing, origin)
+    want = np.interp((np.arange(a, a + n, dtype=np.float64) - origin) / spacing,
+                     np.arange(len(levels)), levels)
+    assert got.dtype == np.float32 and len(got) == n
+    assert np.allclose(got, want, rtol=0, atol=2e-5)

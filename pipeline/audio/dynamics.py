@@ -34,19 +34,21 @@ def voice_activity(samples: np.ndarray, rate: int, hop: float = 0.01,
 def between(levels: np.ndarray, a: int, b: int, spacing: float, origin: float = 0.0
             ) -> np.ndarray:
     """Frames [a, b) of an envelope known at frames origin + k * spacing: linear between
-    them and held outside (np.interp's answer), float32. Where the knots fall on whole
-    frames it is built from one ramp per knot, ten times faster than interpolating each frame
-    (the mix's ducking and the leveler's gain run it over every frame of an episode)."""
+    them and held outside (np.interp's answer), float32. Where the knots are a whole number
+    of frames apart it is built from one ramp per knot, ten times faster than interpolating
+    each frame (the mix's ducking and the leveler's gain run it over every frame of an
+    episode); knots between frames (the leveler's, at step centres) shift every ramp alike."""
     levels = np.asarray(levels)
-    whole = round(spacing) >= 1 and abs(spacing - round(spacing)) < 1e-9 and \
-        abs(origin - round(origin)) < 1e-9
+    whole = round(spacing) >= 1 and abs(spacing - round(spacing)) < 1e-9
     if not whole or not len(levels) or b <= a:
         return np.interp((np.arange(a, b, dtype=np.float64) - origin) / spacing,
                          np.arange(len(levels)), levels).astype(np.float32)
-    step, a0, b0 = round(spacing), a - round(origin), b - round(origin)
+    first = int(np.ceil(origin - 1e-9))  # the first frame at or after knot 0
+    shift = np.float32(first - origin) if abs(first - origin) > 1e-9 else np.float32(0)
+    step, a0, b0 = round(spacing), a - first, b - first
     k0, k1 = a0 // step, -(-b0 // step)
     d = levels[np.clip(np.arange(k0, k1 + 1), 0, len(levels) - 1)].astype(np.float32)
-    ramps = d[:-1, None] + np.diff(d)[:, None] * (np.arange(step, dtype=np.float32)
+    ramps = d[:-1, None] + np.diff(d)[:, None] * ((np.arange(step, dtype=np.float32) + shift)
                                                   / np.float32(step))
     return ramps.ravel()[a0 - k0 * step:b0 - k0 * step]
 

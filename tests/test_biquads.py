@@ -13,13 +13,12 @@ from hypothesis import given, settings, strategies as st
 from pipeline.audio import biquads
 
 
-@pytest.mark.parametrize("rate", [22050, 44100, 48000, 96000])
-@pytest.mark.parametrize("order, hz", [(8, 16000.0), (4, 5000.0), (2, 1000.0)])
+@pytest.mark.parametrize("rate, order, hz", [
+    (rate, order, hz) for rate in (22050, 44100, 48000, 96000)
+    for order, hz in ((8, 16000.0), (4, 5000.0), (2, 1000.0)) if hz < 0.45 * rate])
 def test_the_butterworth_low_pass_is_scipys(rate, order, hz):
     from scipy.signal import butter
 
-    if hz >= rate / 2:
-        pytest.skip("above Nyquist")
     ours = biquads.butterworth_lowpass(order, hz, rate)
     theirs = butter(order, hz, fs=rate, output="sos")
     assert ours.shape == theirs.shape

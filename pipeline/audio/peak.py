@@ -23,19 +23,20 @@ def _as_frames(samples, channels: int | None = None) -> np.ndarray:
     return x.reshape(len(x), -1)
 
 
+def across(column: np.ndarray, channels: int, dtype=None) -> np.ndarray:
+    """(frames, channels): `column` in every channel, laid out like the frames it meets, so
+    arithmetic with them runs along whole rows (np.repeat and broadcasting a column along the
+    short channel axis go a row at a time, several times slower)."""
+    out = np.empty((len(column), channels), dtype or column.dtype)
+    for c in range(channels):
+        out[:, c] = column
+    return out
 
 
 def scale(x: np.ndarray, gain: np.ndarray) -> np.ndarray:
-    """x (frames, channels) times a gain per frame, in place. Not x *= gain[:, None]: numpy
-    broadcasts that along the short channel axis a row at a time, six times slower than
-    multiplying by a gain laid out like x."""
-    if x.shape[1] == 1:
-        x[:, 0] *= gain
-        return x
-    full = np.empty_like(x)
-    for c in range(x.shape[1]):
-        full[:, c] = gain
-    x *= full
+    """x (frames, channels) times a gain per frame, in place (not x *= gain[:, None]: six
+    times slower)."""
+    x *= across(gain, x.shape[1], x.dtype)
     return x
 
 

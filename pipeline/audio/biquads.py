@@ -33,6 +33,11 @@ def run(sos: np.ndarray, x: np.ndarray, state: np.ndarray) -> None:
     x[...], state[...] = y, np.moveaxis(final, 0, 1)
 
 
+def preload() -> None:
+    """Load the kernel now (a process about to fork workers: they inherit it)."""
+    _kernel()
+
+
 @functools.cache
 def _kernel():
     """scipy's `_sosfilt(sos, x, zi)` from its extension file, or None. Checked on a signal

@@ -825,8 +825,6 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), 2 * cores) if cores > 1 else 1
-    if workers > 1:
-        _before_forking()
     if workers < 2:
         results = []
         for n, job in enumerate(jobs, start=1):
@@ -834,6 +832,7 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,
             tick(n / len(jobs))
         meanwhile()
         return results
+    _before_forking()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_ignore_interrupts) as pool:
         try:

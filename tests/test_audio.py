@@ -259,8 +259,6 @@ def test_fades_ramp_from_and_to_silence_without_touching_the_middle():
     assert np.all(x == 1)  # the input is left alone
 
 
-
-
 @settings(max_examples=80, deadline=None)
 @given(st.integers(1, 3000), st.sampled_from([0.0, 0.25, 0.5, 0.3, 110.25, 1102.5]),
        st.integers(-500, 60_000), st.integers(0, 9_000), st.integers(0, 2 ** 32 - 1),

@@ -8,7 +8,6 @@ and an edit to one act re-renders that act alone before the final encode.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import multiprocessing
@@ -846,11 +845,10 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,
             raise
 
 
-@functools.cache
 def _before_forking() -> None:
-    """What each worker would load for itself on first use, loaded once here for the forked
-    workers to inherit: the meters' filter kernel (scipy's) and numpy.ma, which np.percentile
-    imports on its first call. Each took 20-60 ms in every worker of every pool."""
+    """What each worker would load for itself on first use, loaded here for the forked workers
+    to inherit (once: both are kept): the meters' filter kernel (scipy's) and numpy.ma, which
+    np.percentile imports on its first call. Each took 20-60 ms in every worker of every pool."""
     import numpy.ma  # noqa: F401
 
     from pipeline.audio import biquads

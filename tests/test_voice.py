@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pipeline.audio import voice
 from pipeline.errors import PodforgeError
@@ -174,3 +175,16 @@ def test_missing_library_is_a_clear_error(monkeypatch):
     with pytest.raises(PodforgeError, match="pip install espeakng-loader"):
         voice.speak("Hello.")
     assert not voice.available()
+
+
+@given(st.integers(0, 40_000), st.lists(st.tuples(st.integers(0, 39_999),
+                                                   st.integers(-400, 400)), max_size=5))
+@settings(max_examples=200, deadline=None)
+def test_the_audible_end_searched_from_the_end_is_the_last_loud_sample(n, loud):
+    """The speech's end looked for a stretch at a time from the end equals the whole search."""
+    ints = np.zeros(n, np.int16)
+    for at, value in loud:
+        if at < n:
+            ints[at] = value
+    found = np.flatnonzero((ints > voice._SILENCE) | (ints < -voice._SILENCE))
+    assert voice._audible_end(ints) == (int(found[-1]) + 1 if len(found) else 0)

@@ -264,12 +264,29 @@ def speak(text: str, *, voice: str = "en-us", wpm: int = 160, pitch: int | None 
     if status != 0:
         raise PodforgeError(f"draft voice: espeak-ng failed to synthesize (error {status})")
     ints = np.frombuffer(pcm, np.int16)
-    audible = np.flatnonzero((ints > _SILENCE) | (ints < -_SILENCE))
-    speech_end = int(audible[-1]) + 1 if len(audible) else 0
+    speech_end = _audible_end(ints)
     words, sentences = _timings(text, events, len(ints), speech_end)
-    return Speech((ints / np.float32(32768)).astype(np.float32), rate,
+    samples = ints.astype(np.float32)
+    samples *= np.float32(1 / 32768)  # exact: a power of two
+    return Speech(samples, rate,
                   tuple(Timed(s / rate, e / rate, t) for s, e, t in words),
                   tuple(Timed(s / rate, e / rate, t) for s, e, t in sentences))
+
+
+def _audible_end(ints) -> int:
+    """Where the last sample above _SILENCE ends (0: none), looked for from the end a growing
+    stretch at a time: only the pause after the speech is read, not the whole utterance."""
+    import numpy as np
+
+    end, size = len(ints), 4096
+    while end > 0:
+        start = max(0, end - size)
+        tail = ints[start:end]
+        loud = np.flatnonzero((tail > _SILENCE) | (tail < -_SILENCE))
+        if len(loud):
+            return start + int(loud[-1]) + 1
+        end, size = start, size * 4
+    return 0
 
 
 # Words are split at whitespace, dashes and ellipses, which espeak voices as separate words even

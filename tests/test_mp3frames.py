@@ -346,13 +346,13 @@ def test_each_worker_and_the_ffmpeg_it_starts_keep_to_a_core_of_their_own():
     before = os.sched_getaffinity(0)
     seen = []
 
-    def encoder(pcm, piece, key):
+    def encoder(jobs):
         child = subprocess.run([sys.executable, "-c",
                                 "import os; print(*sorted(os.sched_getaffinity(0)))"],
                                capture_output=True, text=True, check=True).stdout.split()
         seen.append((threading.get_ident(), frozenset(os.sched_getaffinity(0)),
                      frozenset(map(int, child))))
-        return mf.encode_piece(pcm, piece, channels=2)
+        return [mf.encode_piece(pcm, piece, channels=2) for pcm, piece, _ in jobs]
 
     out = io.BytesIO()
     mf.encode_parallel(lambda a, b: x[a:b], len(x), out, rate=rate, channels=2,
@@ -368,6 +368,46 @@ def test_each_worker_and_the_ffmpeg_it_starts_keep_to_a_core_of_their_own():
     mf.encode_parallel(lambda a, b: x[a:b], len(x), io.BytesIO(), rate=rate, channels=2,
                        piece_seconds=0.5, workers=len(before) + 1, encoder=encoder)
     assert all(mask == before for _, mask, _ in seen)
+
+
+def test_pieces_encoded_together_are_the_frames_each_makes_alone():
+    """One ffmpeg with an encoder per piece (a span's short edges share one start): each piece's
+    frames are byte for byte those of a run of its own, whatever else the run encodes."""
+    rate = 44100
+    x = music(3.0, rate, 2, seed=5)
+    spf = mf.samples_per_frame(rate)
+    cuts = [spf * k for k in (2, 4, 30, 32, 60, 61)]
+    pieces = mf.plan_pieces(len(x), cuts, rate=rate, piece_seconds=60.0)
+    jobs = [(x[p.read_start:p.read_end], p) for p in pieces]
+    together = mf.encode_together(jobs, channels=2)
+    alone = [mf.encode_with_context(pcm, p, channels=2) for pcm, p in jobs]
+    assert len(pieces) == 7 and together == alone
+    with pytest.raises(EncoderError, match=r"ffmpeg exited with status 1 while encoding pieces "
+                                           r"0, 1, 2, 3, 4, 5, 6 \(samples 0-"):
+        mf.encode_together(jobs, channels=2, ffmpeg="/bin/false")
+
+
+def test_the_short_pieces_share_one_ffmpeg_and_the_file_is_the_same():
+    """encode_parallel hands every piece of at most SHARED_FRAMES to one encoder call, and the
+    joined file is the one a run per piece makes."""
+    rate = 44100
+    x = music(4.0, rate, 2, seed=6)
+    spf = mf.samples_per_frame(rate)
+    cuts = [spf * k for k in (2, 40, 42, 44, 100, 102)]
+    calls = []
+
+    def encoder(jobs):
+        calls.append([piece.index for _, piece, _ in jobs])
+        return [mf.encode_piece(pcm, piece, channels=2) for pcm, piece, _ in jobs]
+
+    out = io.BytesIO()
+    report = mf.encode_parallel(lambda a, b: x[a:b], len(x), out, rate=rate, channels=2,
+                                cuts=cuts, workers=2, encoder=encoder)
+    pieces, whole = segmentwise(x, rate, cuts)
+    short = [p.index for p in pieces if p.frames <= mf.SHARED_FRAMES]
+    assert len(short) == 4 and short in calls  # one call for the four short pieces
+    assert sorted(i for call in calls for i in call) == [p.index for p in pieces]
+    assert report.encoded == len(pieces) and out.getvalue() == whole
 
 
 def test_frames_that_borrow_from_the_reservoir_are_refused(tmp_path):

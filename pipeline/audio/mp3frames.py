@@ -439,30 +439,52 @@ def encode_with_context(pcm: np.ndarray, piece: Piece, *, channels: int,
     """Every frame ffmpeg made of the piece's read span, context frames included, and where
     each starts (plus the end): what a decoder needs to hear the piece's own frames as they
     sound in the joined file (frame k decodes with frame k - 1's overlap)."""
-    pcm = np.asarray(pcm)
-    pcm = pcm.reshape(len(pcm), -1)
-    want = piece.read_end - piece.read_start
-    if pcm.shape != (want, channels):
-        raise ValueError(f"piece {piece.index} needs {want} samples x {channels} channels, "
-                         f"got {pcm.shape[0]} x {pcm.shape[1]}")
-    _probe_header(piece.rate, channels, bitrate_kbps)  # ffmpeg would round a bad bitrate
-    cmd = [ffmpeg or find_ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error",
-           "-f", "s16le", "-ar", str(piece.rate), "-ac", str(channels), "-i", "pipe:0",
-           *_mp3_args(piece.rate, channels, bitrate_kbps, xing=False, reservoir=False),
-           "-flush_packets", "0", "pipe:1"]  # frames out in 32 kB writes, not one by one
-    code, data, err = _piped(cmd, memoryview(pcm16(pcm)).cast("B"))
+    return encode_together([(pcm, piece)], channels=channels, bitrate_kbps=bitrate_kbps,
+                           ffmpeg=ffmpeg)[0]
+
+
+def encode_together(jobs: Sequence[tuple[np.ndarray, Piece]], *, channels: int,
+                    bitrate_kbps: int = 128, ffmpeg: str | None = None
+                    ) -> list[tuple[bytes, list[int]]]:
+    """encode_with_context of each (pcm, piece), all in one ffmpeg with an encoder for each:
+    each piece's frames are those a run of its own makes (tested). Short pieces (a span's
+    edges) share a run: starting ffmpeg costs 24 ms of CPU, encoding two frames about one."""
+    if not jobs:
+        return []
+    _probe_header(jobs[0][1].rate, channels, bitrate_kbps)  # ffmpeg would round a bad bitrate
+    inputs, args, outputs = [], [], []
+    for k, (pcm, piece) in enumerate(jobs):
+        pcm = np.asarray(pcm)
+        pcm = pcm.reshape(len(pcm), -1)
+        want = piece.read_end - piece.read_start
+        if pcm.shape != (want, channels):
+            raise ValueError(f"piece {piece.index} needs {want} samples x {channels} channels, "
+                             f"got {pcm.shape[0]} x {pcm.shape[1]}")
+        inputs.append(memoryview(pcm16(pcm)).cast("B"))
+        args.append(["-f", "s16le", "-ar", str(piece.rate), "-ac", str(channels), "-i"])
+        outputs.append(["-map", f"{k}:a", *_mp3_args(piece.rate, channels, bitrate_kbps,
+                                                     xing=False, reservoir=False),
+                        "-flush_packets", "0"])  # frames out in 32 kB writes, not one by one
+    code, outs, err = _piped(ffmpeg or find_ffmpeg(), args, outputs, inputs)
+    first, last = jobs[0][1], jobs[-1][1]
     if code != 0:
         tail = err.decode(errors="replace").strip()[-_STDERR_TAIL:]
-        raise EncoderError(f"ffmpeg exited with status {code} while encoding piece "
-                           f"{piece.index} (samples {piece.start}-{piece.end})"
-                           + (f":\n{tail}" if tail else ""))
-    offsets = [*_offsets(data, piece.rate, channels, bitrate_kbps, f"piece {piece.index}"),
-               len(data)]
-    expected = total_frames(want, piece.rate)
-    if len(offsets) - 1 != expected:
-        raise EncoderError(f"ffmpeg made {len(offsets) - 1} MP3 frames of {want} samples, not "
-                           f"{expected}: this LAME pads differently; encode the whole file")
-    return data, offsets
+        what = f"piece {first.index}" if len(jobs) == 1 else \
+            f"pieces {', '.join(str(p.index) for _, p in jobs)}"
+        raise EncoderError(f"ffmpeg exited with status {code} while encoding {what} (samples "
+                           f"{first.start}-{last.end})" + (f":\n{tail}" if tail else ""))
+    done = []
+    for (_, piece), data in zip(jobs, outs):
+        offsets = [*_offsets(data, piece.rate, channels, bitrate_kbps, f"piece {piece.index}"),
+                   len(data)]
+        want = piece.read_end - piece.read_start
+        expected = total_frames(want, piece.rate)
+        if len(offsets) - 1 != expected:
+            raise EncoderError(f"ffmpeg made {len(offsets) - 1} MP3 frames of {want} samples, "
+                               f"not {expected}: this LAME pads differently; encode the whole "
+                               "file")
+        done.append((data, offsets))
+    return done
 
 
 def pcm16(x: np.ndarray) -> np.ndarray:
@@ -478,42 +500,78 @@ def from_pcm16(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) / np.float32(32768)
 
 
-def _piped(cmd: list[str], data: memoryview) -> tuple[int, bytes, bytes]:
-    """Run cmd with `data` on its stdin: (status, stdout, stderr). A thread writes the input
-    in one call (subprocess.run feeds it 4 kB per poll, thousands of wake-ups per piece)."""
+def _piped(ffmpeg: str, inputs: list[list[str]], outputs: list[list[str]],
+           data: list[memoryview]) -> tuple[int, list[bytes], bytes]:
+    """Run ffmpeg with input k's options reading data[k] through a pipe of its own, and output
+    k's options writing to another: (status, what each output wrote, stderr). A thread writes
+    each input in one call (subprocess.run feeds stdin 4 kB per poll, thousands of wake-ups a
+    piece) and one reads each output, so no pipe fills while ffmpeg waits on another."""
+    ends: list[int] = []  # the child's ends, closed here once it has them
+    ours: list[int] = []
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
-    except OSError as e:
-        raise EncoderError(f"cannot start ffmpeg ({cmd[0]}): {e.strerror}") from None
-    errors: list[bytes] = []
-
-    def feed() -> None:
+        feeds, drains = [], []
+        for _ in data:
+            r, w = os.pipe()
+            ends.append(r)
+            ours.append(w)
+            feeds.append((r, w))
+        for _ in outputs:
+            r, w = os.pipe()
+            ends.append(w)
+            ours.append(r)
+            drains.append((r, w))
+        cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error"]
+        for options, (r, _) in zip(inputs, feeds):
+            cmd += [*options, f"pipe:{r}"]
+        for options, (_, w) in zip(outputs, drains):
+            cmd += [*options, f"pipe:{w}"]
         try:
-            proc.stdin.write(data)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, pass_fds=ends)
+        except OSError as e:
+            raise EncoderError(f"cannot start ffmpeg ({ffmpeg}): {e.strerror}") from None
+    except BaseException:
+        for fd in ends + ours:
+            os.close(fd)
+        raise
+    for fd in ends:
+        os.close(fd)
+    got: list[bytes] = [b""] * len(outputs)
+    files = [open(w, "wb") for _, w in feeds] + \
+        [open(r, "rb") for r, _ in drains]
+
+    def feed(sink, chunk: memoryview) -> None:
+        try:
+            sink.write(chunk)
         except OSError:  # ffmpeg stopped early (a broken pipe): its status says why
             pass
         finally:
             try:
-                proc.stdin.close()
+                sink.close()
             except OSError:
                 pass
 
-    threads = [threading.Thread(target=feed, daemon=True),
-               threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)]
+    def drain(k: int, source) -> None:
+        got[k] = source.read()
+
+    threads = [threading.Thread(target=feed, args=(f, d), daemon=True)
+               for f, d in zip(files, data)] + \
+        [threading.Thread(target=drain, args=(k, f), daemon=True)
+         for k, f in enumerate(files[len(data):])]
     try:
         for thread in threads:
             thread.start()
-        out = proc.stdout.read()
+        err = proc.stderr.read()
         for thread in threads:
             thread.join()
-        return proc.wait(), out, b"".join(errors)
+        return proc.wait(), got, err
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
         proc.stderr.close()
+        for f in files:
+            f.close()
 
 
 def _check_frames(frames: Sequence[Frame], rate: int, channels: int, bitrate_kbps: int,
@@ -769,8 +827,8 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                     piece_seconds: float = PIECE_SECONDS, cache: FrameCache | None = None,
                     key: Callable[[Piece], str] | None = None, workers: int | None = None,
                     ffmpeg: str | None = None,
-                    encoder: Callable[[np.ndarray, Piece, str | None], bytes] | None = None
-                    ) -> EncodeReport:
+                    encoder: Callable[[list[tuple[np.ndarray, Piece, str | None]]], list[bytes]]
+                    | None = None) -> EncodeReport:
     """Encode samples [0, total_samples) into `out` (seekable, binary) as one MP3, in pieces on
     `workers` threads (default: every core), each running one ffmpeg.
 
@@ -782,8 +840,10 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
     are not even read. A piece's samples are read when a worker starts it, so at most `workers`
     pieces' samples are in memory; finished pieces wait for the join as frames (a minute of
     them is 1 MB), at most AHEAD x workers of them, so a short piece never waits on a long
-    one before it and a 4-hour episode still streams through. `encoder(pcm, piece, key)`, if given, encodes a piece instead of
-    encode_piece (to measure it on the way, say) and returns its own frames."""
+    one before it and a 4-hour episode still streams through. Pieces of at most SHARED_FRAMES
+    frames (a span's edges) are encoded first, all in one ffmpeg (encode_together).
+    `encoder(jobs)`, if given, encodes a list of (pcm, piece, key) instead of encode_together
+    (to measure them on the way, say) and returns each piece's own frames."""
     ffmpeg = ffmpeg or find_ffmpeg()
     workers = workers or os.cpu_count() or 1
     pieces = plan_pieces(total_samples, cuts, rate=rate, piece_seconds=piece_seconds)
@@ -801,42 +861,63 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
 
     kept = getattr(cache, "crc", None)  # a cache that keeps each piece's crc16 (DirCache)
 
-    def work(piece: Piece) -> tuple[bytes, int]:
-        """The piece's frames and their crc16, summed here (on every core) unless kept."""
-        pcm = None if key is not None and cache is not None else load(piece)
-        name = None
-        if cache is not None:
-            name = key(piece) if key is not None else piece_key(
-                pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
-            frames = cache.get(name)
-            if frames is not None and _usable(frames, piece, channels, bitrate_kbps):
-                with lock:
-                    counts["cached"] += 1
-                crc = kept(name) if kept is not None else None
-                if crc is None:
-                    crc = crc16(frames)
-                    if kept is not None:  # an entry from before crcs were kept
-                        cache.put_crc(name, crc)
-                return frames, crc
-        if pcm is None:
-            pcm = load(piece)
-        frames = encoder(pcm, piece, name) if encoder is not None else encode_piece(
+    def cached(piece: Piece, pcm: np.ndarray | None) -> tuple[str | None, tuple | None]:
+        """The piece's cache key, and its frames and crc16 if the cache holds them."""
+        if cache is None:
+            return None, None
+        name = key(piece) if key is not None else piece_key(
             pcm, piece, channels=channels, bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
-        crc = crc16(frames)
-        if cache is not None:
-            cache.put(name, frames)
-            if kept is not None:
-                cache.put_crc(name, crc)
+        frames = cache.get(name)
+        if frames is None or not _usable(frames, piece, channels, bitrate_kbps):
+            return name, None
         with lock:
-            counts["encoded"] += 1
-        return frames, crc
+            counts["cached"] += 1
+        crc = kept(name) if kept is not None else None
+        if crc is None:
+            crc = crc16(frames)
+            if kept is not None:  # an entry from before crcs were kept
+                cache.put_crc(name, crc)
+        return name, (frames, crc)
+
+    def work(group: list[Piece]) -> list[tuple[bytes, int]]:
+        """Each piece's frames and their crc16, summed here (on every core) unless kept; the
+        pieces not cached are encoded together."""
+        done: dict[int, tuple[bytes, int]] = {}
+        todo = []
+        for piece in group:
+            pcm = None if key is not None and cache is not None else load(piece)
+            name, hit = cached(piece, pcm)
+            if hit is not None:
+                done[piece.index] = hit
+            else:
+                todo.append((load(piece) if pcm is None else pcm, piece, name))
+        if todo:
+            made = encoder(todo) if encoder is not None else [
+                data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
+                for (_, piece, _), (data, offsets) in zip(todo, encode_together(
+                    [(pcm, piece) for pcm, piece, _ in todo], channels=channels,
+                    bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg))]
+            for (_, piece, name), frames in zip(todo, made):
+                crc = crc16(frames)
+                if cache is not None:
+                    cache.put(name, frames)
+                    if kept is not None:
+                        cache.put_crc(name, crc)
+                done[piece.index] = (frames, crc)
+            with lock:
+                counts["encoded"] += len(todo)
+        return [done[piece.index] for piece in group]
 
     window: deque[Future[tuple[bytes, int]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mp3-piece",
                             initializer=_one_core_each(workers)) as pool:
+        shared: dict[int, Future] = {}
         try:
+            small = [p for p in pieces if p.frames <= SHARED_FRAMES]
+            shared = _shares(pool.submit(work, small), small) if len(small) > 1 else {}
             for piece in pieces:
-                window.append(pool.submit(work, piece))
+                window.append(shared.pop(piece.index, None) or
+                              pool.submit(lambda p: work([p])[0], piece))
                 while True:  # join what is done in order; wait while too much is in hand
                     while window and window[0].done():
                         joiner.add(*window.popleft().result())
@@ -847,10 +928,33 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
             while window:
                 joiner.add(*window.popleft().result())
         except BaseException:
-            for future in window:
+            for future in [*window, *shared.values()]:
                 future.cancel()
             raise
     return EncodeReport(joiner.finish(), len(pieces), counts["encoded"], counts["cached"])
+
+
+SHARED_FRAMES = 16  # a piece this short (a span's edges) shares its ffmpeg with the others
+
+
+def _shares(group: Future, pieces: list[Piece]) -> dict[int, Future]:
+    """A future for each piece of a group's: its part of the group's result, when it comes."""
+    parts: dict[int, Future] = {p.index: Future() for p in pieces}
+
+    def settle(done: Future) -> None:
+        for k, piece in enumerate(pieces):
+            part = parts[piece.index]
+            if part.done():  # cancelled: the encode failed elsewhere
+                continue
+            if done.cancelled():
+                part.cancel()
+            elif done.exception() is not None:
+                part.set_exception(done.exception())
+            else:
+                part.set_result(done.result()[k])
+
+    group.add_done_callback(settle)
+    return dict(parts)
 
 
 def _one_core_each(workers: int) -> Callable[[], None]:

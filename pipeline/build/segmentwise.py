@@ -250,12 +250,16 @@ def measuring_encoder(cache: PieceCache, rate: int, channels: int, bitrate: int,
     """An encoder for mp3frames.encode_parallel that also measures each piece as decoded."""
     spf = mp3frames.samples_per_frame(rate)
 
-    def encode(pcm: np.ndarray, piece: mp3frames.Piece, key: str | None) -> bytes:
-        data, offsets = mp3frames.encode_with_context(pcm, piece, channels=channels,
-                                                      bitrate_kbps=bitrate, ffmpeg=ffmpeg)
-        if key is not None:
-            cache.save_measures(key, piece_measures(data, piece, rate, channels, ffmpeg, spf))
-        return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
+    def encode(jobs: list[tuple[np.ndarray, mp3frames.Piece, str | None]]) -> list[bytes]:
+        made = mp3frames.encode_together([(pcm, piece) for pcm, piece, _ in jobs],
+                                         channels=channels, bitrate_kbps=bitrate, ffmpeg=ffmpeg)
+        own = []
+        for (_, piece, key), (data, offsets) in zip(jobs, made):
+            if key is not None:
+                cache.save_measures(key, piece_measures(data, piece, rate, channels, ffmpeg,
+                                                        spf))
+            own.append(data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]])
+        return own
 
     return encode
 

@@ -466,13 +466,12 @@ def encode_together(jobs: Sequence[tuple[np.ndarray, Piece]], *, channels: int,
                                                      xing=False, reservoir=False),
                         "-flush_packets", "0"])  # frames out in 32 kB writes, not one by one
     code, outs, err = _piped(ffmpeg or find_ffmpeg(), args, outputs, inputs)
-    first, last = jobs[0][1], jobs[-1][1]
     if code != 0:
         tail = err.decode(errors="replace").strip()[-_STDERR_TAIL:]
-        what = f"piece {first.index}" if len(jobs) == 1 else \
-            f"pieces {', '.join(str(p.index) for _, p in jobs)}"
-        raise EncoderError(f"ffmpeg exited with status {code} while encoding {what} (samples "
-                           f"{first.start}-{last.end})" + (f":\n{tail}" if tail else ""))
+        what = ", ".join(f"{p.index} (samples {p.start}-{p.end})" for _, p in jobs)
+        raise EncoderError(f"ffmpeg exited with status {code} while encoding "
+                           f"piece{'s' if len(jobs) > 1 else ''} {what}"
+                           + (f":\n{tail}" if tail else ""))
     done = []
     for (_, piece), data in zip(jobs, outs):
         offsets = [*_offsets(data, piece.rate, channels, bitrate_kbps, f"piece {piece.index}"),

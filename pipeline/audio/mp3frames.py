@@ -428,8 +428,12 @@ def encode_piece(pcm: np.ndarray, piece: Piece, *, channels: int, bitrate_kbps: 
                  ffmpeg: str | None = None) -> bytes:
     """The piece's own MP3 frames (no header), encoded from `pcm`: its samples
     [read_start, read_end) as (samples, channels) floats. Deterministic for the same input."""
-    data, offsets = encode_with_context(pcm, piece, channels=channels,
-                                        bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg)
+    return own_frames(piece, *encode_with_context(pcm, piece, channels=channels,
+                                                  bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg))
+
+
+def own_frames(piece: Piece, data: bytes, offsets: list[int]) -> bytes:
+    """The piece's own frames of all encode_with_context made (its context frames cut off)."""
     return data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
 
 
@@ -536,8 +540,7 @@ def _piped(ffmpeg: str, inputs: list[list[str]], outputs: list[list[str]],
     for fd in ends:
         os.close(fd)
     got: list[bytes] = [b""] * len(outputs)
-    files = [open(w, "wb") for _, w in feeds] + \
-        [open(r, "rb") for r, _ in drains]
+    files: list = []  # ours, as files (closed with them)
 
     def feed(sink, chunk: memoryview) -> None:
         try:
@@ -553,11 +556,13 @@ def _piped(ffmpeg: str, inputs: list[list[str]], outputs: list[list[str]],
     def drain(k: int, source) -> None:
         got[k] = source.read()
 
-    threads = [threading.Thread(target=feed, args=(f, d), daemon=True)
-               for f, d in zip(files, data)] + \
-        [threading.Thread(target=drain, args=(k, f), daemon=True)
-         for k, f in enumerate(files[len(data):])]
     try:
+        for fd, mode in [*((w, "wb") for _, w in feeds), *((r, "rb") for r, _ in drains)]:
+            files.append(open(fd, mode))
+        threads = [threading.Thread(target=feed, args=(f, d), daemon=True)
+                   for f, d in zip(files, data)] + \
+            [threading.Thread(target=drain, args=(k, f), daemon=True)
+             for k, f in enumerate(files[len(data):])]
         for thread in threads:
             thread.start()
         err = proc.stderr.read()
@@ -892,8 +897,7 @@ def encode_parallel(read: Reader, total_samples: int, out: BinaryIO, *, rate: in
                 todo.append((load(piece) if pcm is None else pcm, piece, name))
         if todo:
             made = encoder(todo) if encoder is not None else [
-                data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]]
-                for (_, piece, _), (data, offsets) in zip(todo, encode_together(
+                own_frames(piece, *encoded) for (_, piece, _), encoded in zip(todo, encode_together(
                     [(pcm, piece) for pcm, piece, _ in todo], channels=channels,
                     bitrate_kbps=bitrate_kbps, ffmpeg=ffmpeg))]
             for (_, piece, name), frames in zip(todo, made):

@@ -258,7 +258,7 @@ def measuring_encoder(cache: PieceCache, rate: int, channels: int, bitrate: int,
             if key is not None:
                 cache.save_measures(key, piece_measures(data, piece, rate, channels, ffmpeg,
                                                         spf))
-            own.append(data[offsets[piece.lead_frames]:offsets[piece.lead_frames + piece.frames]])
+            own.append(mp3frames.own_frames(piece, data, offsets))
         return own
 
     return encode

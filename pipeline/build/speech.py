@@ -3,9 +3,9 @@
 A build that narrates spends its first moments on one core, importing the audio stack and
 reading its inputs. The draft voice needs none of it (espeak-ng and numpy), so the build starts
 an early speaker first: a process of its own that speaks the paragraphs the workers will come
-to last, each into a file of the build's working folder, until the workers start (stop()). A worker that finds its paragraph
-spoken reads it back: the same samples, since a paragraph alone always speaks the same
-(pipeline.audio.voice), and it speaks the rest itself.
+to last, each into a file of the build's working folder, until the workers start (stop()). A
+worker that finds its paragraph spoken reads it back: the same samples, since a paragraph alone
+always speaks the same (pipeline.audio.voice), and it speaks the rest itself.
 """
 
 from __future__ import annotations

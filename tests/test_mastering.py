@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 
 from conftest import ffmpeg_ebur128
 from pipeline.audio import loudness, peak
@@ -188,3 +189,19 @@ def test_the_encoder_s_drop_is_read_off_excerpts_as_they_are_heard():
     assert same == pytest.approx(0.0, abs=1e-6)
     short = SpanSource(array_blocks(x[:RATE]), RATE, meter.steps()[:10], read=lambda a, b: x[a:b])
     assert mastering.encoder_drop(short, RATE, 1, plan, quieter) is None
+    heard.clear()
+    assert mastering.encoder_drop(source, RATE, 1, plan, quieter, most=1) == \
+        pytest.approx(0.5, abs=1e-3)
+    assert heard == [RATE]  # its share: one excerpt of a second
+
+
+@given(st.lists(st.integers(0, 10 ** 9), min_size=1, max_size=40), st.integers(1, 200))
+def test_spans_share_the_encoder_s_excerpts_by_length(frames, most):
+    """Each span measures at least one excerpt and a longer span never fewer; in all, about
+    `most` (each share rounds, and a span's one at least can add to it)."""
+    shares = mastering.drop_shares(frames, most)
+    assert len(shares) == len(frames) and min(shares) >= 1
+    order = sorted(range(len(frames)), key=lambda i: frames[i])
+    assert all(shares[a] <= shares[b] for a, b in zip(order, order[1:]))
+    if sum(frames):
+        assert most - len(frames) / 2 <= sum(shares) <= most + len(frames)

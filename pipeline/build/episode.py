@@ -682,21 +682,22 @@ def _first_plan(mix: Rendered, piece: _Piece, settings: mastering.MasterSettings
 def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, ffmpeg: str, tick
                 ) -> float | None:
     """A show's first build has learned no trim: what the encoder takes away is measured
-    first, on a second in twelve of each span (at most DROP_EXCERPTS), limited at its first
-    plan's gain and encoded and decoded as the pieces will be, so that the first pass lands
-    on the target instead of being mastered and encoded twice. (The gain the prediction
-    adds, a few tenths of a dB, moves what the encoder takes by under a hundredth of a LU:
-    measured 0.44 LU either way on the bench's episode; nor do 48 excerpts read otherwise
-    than 16.) The mixes it makes are the pass's. None: nothing to measure it on (silence
-    throughout)."""
+    first, on a second in twelve of each span (DROP_EXCERPTS in all, shared by length),
+    limited at its first plan's gain and encoded and decoded as the pieces will be, so that
+    the first pass lands on the target instead of being mastered and encoded twice. (The gain
+    the prediction adds, a few tenths of a dB, moves what the encoder takes by under a
+    hundredth of a LU: measured 0.44 LU either way on the bench's episode.) The mixes it
+    makes are the pass's. None: nothing to measure it on (silence throughout)."""
     out = ctx.sound.output
     rate, channels = out.sample_rate, out.channels
     settings = _settings(ctx.sound)
     spans = dict(enumerate(pieces))
     mixes = _mixes(spans, ctx, work, tick)
+    shares = mastering.drop_shares([mixes[i].frames for i in spans])
     drops = _in_parallel(_encoder_drop, [
         (mixes[i], p.spoken.voice_lufs, _first_plan(mixes[i], p, settings, rate, channels),
-         rate, channels, out.bitrate_kbps, ffmpeg) for i, p in spans.items()], tick)
+         rate, channels, out.bitrate_kbps, ffmpeg, share)
+        for (i, p), share in zip(spans.items(), shares)], tick)
     known = [(d, mixes[i].frames) for i, d in zip(spans, drops) if d is not None and
              np.isfinite(d)]
     if not known:
@@ -705,10 +706,10 @@ def _pilot_trim(pieces: list[_Piece], ctx: _Context, work: Path, ffmpeg: str, ti
 
 
 def _encoder_drop(mix: Rendered, voice_lufs: float, first: mastering.SpanMaster, rate: int,
-                  channels: int, bitrate: int, ffmpeg: str) -> float | None:
+                  channels: int, bitrate: int, ffmpeg: str, most: int) -> float | None:
     return mastering.encoder_drop(_source(mix, voice_lufs, channels), rate, channels, first,
                                   lambda pcm: segmentwise.round_trip(pcm, rate, channels,
-                                                                     bitrate, ffmpeg))
+                                                                     bitrate, ffmpeg), most)
 
 
 def _source(mix: Rendered, voice_lufs: float, channels: int) -> mastering.SpanSource:

@@ -820,7 +820,7 @@ def _in_parallel(fn, jobs: list[tuple], tick, scratch: Path | None = None,
 
     Workers are forked, so they start in milliseconds with podforge already imported. One
     worker a core: twice as many cost a fifth more CPU in narration, mix and limiter (more
-    heaps and caches to fill, more switching; measured on the bench's 30 minutes, 7.6 against
+    heaps and caches to fill, more switching; measured on the bench's 30 minutes, 7.9 against
     9.4 CPU-s), and the jobs are small enough (30-s blocks, scenes longest first) to share
     the cores evenly without them. Workers ignore Ctrl-C: on an interrupt (or any failure)
     this process kills them and removes the temporary files they leave in `scratch` (named
